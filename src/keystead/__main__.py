@@ -1,0 +1,3 @@
+from keystead.cli import main
+
+raise SystemExit(main())

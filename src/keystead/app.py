@@ -1,0 +1,56 @@
+"""create_app(settings): the ASGI application, its route tables, error handlers and state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from keystead.core.clock import Clock, SystemClock
+from keystead.deps import AppState
+from keystead.http.errors import HANDLERS
+from keystead.http.limits import BodySizeLimit
+from starlette.middleware import Middleware
+from keystead.management.routes import routes as management_routes
+from keystead.oauth.routes import routes as oauth_routes
+from keystead.settings import Settings
+from keystead.storage.db import create_engine, session_factory
+from keystead.storage.keys import load_keyring
+from keystead.storage.migrate import upgrade_to_head
+from keystead.web.routes import routes as web_routes
+
+log = logging.getLogger("keystead")
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Starlette:
+    """Build the application. Settings must already have passed `with_defaults()`."""
+    engine = create_engine(settings.database_url)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        clock=clock or SystemClock(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade_to_head(engine)
+        state.keys = await load_keyring(state)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    routes: list[BaseRoute] = [*oauth_routes, *management_routes, *web_routes]
+    app = Starlette(
+        routes=routes,
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        lifespan=lifespan,
+    )
+    app.state.keystead = state
+    return app

@@ -1,0 +1,1 @@
+"""The rules of Keystead: pure and typed; no web framework, SQL or template imports."""

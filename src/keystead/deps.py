@@ -1,0 +1,37 @@
+"""Per-process state and per-request dependencies: settings, database sessions, keys, clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import Request
+
+from keystead.core.clock import Clock, SystemClock
+from keystead.settings import Settings
+
+
+@dataclass
+class AppState:
+    """What every request may use; built once in `create_app`'s lifespan."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock = field(default_factory=SystemClock)
+    keys: Any = None  # keystead.core.keys.KeyRing, loaded at start-up
+    extras: dict[str, Any] = field(default_factory=dict)  # rate limiter, template env, …
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: committed when the block succeeds, rolled back when it raises."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.keystead
+    return state

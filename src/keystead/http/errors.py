@@ -1,0 +1,83 @@
+"""Turns the errors of `keystead.errors` into responses, one handler per family."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from keystead.errors import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    InvalidClient,
+    InvalidToken,
+    NotFound,
+    OAuthError,
+    RecordNotFound,
+    SignupError,
+    StoreError,
+)
+
+log = logging.getLogger("keystead")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_error_response(exc: OAuthError) -> Response:
+    headers = dict(NO_STORE)
+    if isinstance(exc, InvalidClient) and exc.basic:
+        headers["WWW-Authenticate"] = 'Basic realm="keystead"'
+    elif isinstance(exc, InvalidToken):
+        headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{exc.description}"'
+    if exc.detail:
+        log.info("oauth error %s: %s", exc.error, exc.detail)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def on_oauth_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    return oauth_error_response(exc)
+
+
+async def on_api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    if exc.detail:
+        log.info("management error %s: %s", exc.status, exc.detail)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def on_signup_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignupError)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def on_store_error(request: Request, exc: Exception) -> Response:
+    """Repositories raise StoreError; mapped once here into the Management API shape."""
+    if isinstance(exc, RecordNotFound):
+        return await on_api_error(request, NotFound(str(exc) or "Not found."))
+    if isinstance(exc, AlreadyExists):
+        return await on_api_error(request, Conflict(str(exc) or "The resource already exists."))
+    return await on_unexpected(request, exc)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if request.url.path.startswith("/api/v2"):
+        body = {"statusCode": 500, "error": "Internal Server Error", "message": "Internal error"}
+        return JSONResponse(body, status_code=500)
+    return JSONResponse(
+        {"error": "server_error", "error_description": "Internal error"},
+        status_code=500,
+        headers=NO_STORE,
+    )
+
+
+HANDLERS = {
+    OAuthError: on_oauth_error,
+    ApiError: on_api_error,
+    SignupError: on_signup_error,
+    StoreError: on_store_error,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,1 @@
+"""Management API v2 under /api/v2."""

@@ -1,0 +1,1 @@
+"""Authentication API: discovery, /authorize, /oauth/token, /userinfo, logout, revoke."""

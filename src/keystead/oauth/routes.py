@@ -1,0 +1,15 @@
+"""Route table of the Authentication API (served at the origin's root, contract §0.1)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from keystead.oauth import discovery
+
+routes: list[BaseRoute] = [
+    Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
+    Route("/.well-known/oauth-authorization-server", discovery.openid_configuration, methods=["GET"]),
+    Route("/.well-known/jwks.json", discovery.jwks, methods=["GET"]),
+    Route("/healthz", discovery.healthz, methods=["GET"]),
+    Route("/readyz", discovery.readyz, methods=["GET"]),
+]

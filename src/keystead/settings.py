@@ -1,0 +1,110 @@
+"""Settings: every option Keystead reads, documented here and nowhere else.
+
+Each field has a `KEYSTEAD_<NAME>` environment variable. `Settings.from_env` reads them once;
+the CLI layers its own flags on top; everything else receives a `Settings` and never reads
+`os.environ` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from keystead.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"  # interface `keystead serve` binds to
+    port: int = 8080
+    # Public base URL and the `iss` of every token; always ends with "/". Empty: derived from
+    # scheme, host and port at start (see `with_defaults`).
+    issuer: str = ""
+    database_url: str = "sqlite:///keystead.db"  # or postgresql://user@host/db
+    data_dir: str = ".keystead"  # dev CA, certificates and other local files
+    # Encrypts signing keys at rest. Unset: keys are stored in clear and a warning is printed.
+    secret_key: str = field(default="", repr=False)
+    tenant_file: str = ""  # applied at start when set (`keystead apply` does it on demand)
+    tls_cert: str = ""
+    tls_key: str = ""
+    dev_tls: bool = False  # serve HTTPS with a certificate from a local development CA
+    workers: int = 1
+    # Other identifiers accepted as the Management API audience (custom domains).
+    management_audience_aliases: tuple[str, ...] = ()
+    access_token_ttl: int = 86_400  # seconds, for resource servers that set none
+    id_token_ttl: int = 36_000  # seconds, client jwt_configuration.lifetime_in_seconds default
+    max_body_bytes: int = 1_048_576  # requests with a larger body get 413
+    redis_url: str = ""  # shared rate-limit state between replicas; empty: in-process
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Self:
+        """Read every `KEYSTEAD_*` variable that names a field."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get("KEYSTEAD_" + f.name.upper())
+            if raw is not None:
+                values[f.name] = _coerce(f.name, f.type, raw)
+        return cls(**values)
+
+    def merged(self, **overrides: Any) -> Self:
+        """Return a copy with every override that is not None applied (CLI flags)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.dev_tls or bool(self.tls_cert)
+
+    def with_defaults(self) -> Self:
+        """Fill the issuer from scheme/host/port, normalise it, validate the rest."""
+        issuer = self.issuer
+        if not issuer:
+            scheme = "https" if self.tls_enabled else "http"
+            host = "localhost" if self.host in ("0.0.0.0", "::") else self.host
+            issuer = f"{scheme}://{host}:{self.port}/"
+        if not issuer.endswith("/"):
+            issuer += "/"
+        parts = urlsplit(issuer)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"issuer must be an http(s) URL, got {self.issuer!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("--tls-cert and --tls-key must be given together")
+        return replace(self, issuer=issuer)
+
+    @property
+    def management_audience(self) -> str:
+        return self.issuer + "api/v2/"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+def _coerce(name: str, type_: Any, raw: str) -> Any:
+    kind = str(type_)
+    if kind == "bool":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ConfigError(f"KEYSTEAD_{name.upper()} must be true or false, got {raw!r}")
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"KEYSTEAD_{name.upper()} must be an integer, got {raw!r}") from None
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

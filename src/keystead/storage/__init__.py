@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy rows, repositories returning core dataclasses, Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Server-rendered pages: login, signup, password reset, errors."""
