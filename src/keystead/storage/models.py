@@ -15,6 +15,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from keystead.storage.db import Base
 
 
+def _api_identifier_fk() -> ForeignKey:
+    # ON UPDATE CASCADE: the system API's identifier follows the issuer setting (storage/seed.py).
+    return ForeignKey("resource_servers.identifier", ondelete="CASCADE", onupdate="CASCADE")
+
+
 class TenantSettingRow(Base):
     """Tenant-wide settings as named JSON documents (e.g. `self_service`, `rate_limits`)."""
 
@@ -44,6 +49,7 @@ class ClientRow(Base):
     # secret key is configured) so that `read:client_keys` can return it, as Auth0 does.
     secret_digest: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     secret_stored: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    secret_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)  # sealed by a key?
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
     is_system: Mapped[bool] = mapped_column(Boolean, default=False)
     # Every other Auth0 client field (callbacks, grant_types, refresh_token, …) as given.
@@ -68,9 +74,7 @@ class ClientGrantRow(Base):
     __table_args__ = (Index("ix_client_grants_client_audience", "client_id", "audience", unique=True),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
-    audience: Mapped[str] = mapped_column(
-        ForeignKey("resource_servers.identifier", ondelete="CASCADE")
-    )
+    audience: Mapped[str] = mapped_column(_api_identifier_fk())
     scope: Mapped[list[Any]] = mapped_column(default=list)
     allow_all_scopes: Mapped[bool] = mapped_column(Boolean, default=False)
     subject_type: Mapped[str] = mapped_column(String(16), default="client")
@@ -83,6 +87,8 @@ class ConnectionRow(Base):
     strategy: Mapped[str] = mapped_column(String(64))
     is_system: Mapped[bool] = mapped_column(Boolean, default=False)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Every other Auth0 connection field (display_name, enabled_clients, realms, metadata, …).
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[float] = mapped_column(Float)
 
 
@@ -132,7 +138,7 @@ class RolePermissionRow(Base):
         ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
     )
     resource_server_identifier: Mapped[str] = mapped_column(
-        ForeignKey("resource_servers.identifier", ondelete="CASCADE"), primary_key=True
+        _api_identifier_fk(), primary_key=True
     )
     permission_name: Mapped[str] = mapped_column(String(280), primary_key=True)
 
@@ -153,7 +159,7 @@ class UserPermissionRow(Base):
         ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
     )
     resource_server_identifier: Mapped[str] = mapped_column(
-        ForeignKey("resource_servers.identifier", ondelete="CASCADE"), primary_key=True
+        _api_identifier_fk(), primary_key=True
     )
     permission_name: Mapped[str] = mapped_column(String(280), primary_key=True)
 
