@@ -1,0 +1,371 @@
+"""`keystead`: serve | apply FILE | keys rotate|list | db upgrade|check | dev-ca.
+
+Options come from `KEYSTEAD_*` variables first, then flags (`Settings.from_env().merged(...)`).
+Bad input (unknown option, malformed URL, busy port, unreadable file, TLS file that does not
+load, corrupted database) ends in one line on stderr, `keystead: <what>`, and a non-zero exit.
+Heavy imports stay inside the commands so `--help` and input errors answer quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
+
+from keystead import __version__
+from keystead.errors import ConfigError, KeysteadError
+from keystead.settings import Settings
+
+if TYPE_CHECKING:
+    from keystead.deps import AppState
+
+EXIT_CONFIG = 2  # errors.py: ConfigError → exit code 2
+EXIT_FAILED = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage dump) and exits through `main`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see `{self.prog} --help`)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Callable[[argparse.Namespace, Settings], int] | None = getattr(
+            args, "handler", None
+        )
+        if handler is None:
+            raise ConfigError("choose a command: serve, apply, keys, db, dev-ca (see --help)")
+        return handler(args, _settings(args))
+    except ConfigError as exc:
+        _fail(str(exc))
+        return EXIT_CONFIG
+    except KeysteadError as exc:
+        _fail(str(exc) or type(exc).__name__)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="keystead", description="Auth0-compatible identity server.")
+    parser.add_argument("--version", action="version", version=f"keystead {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    db = _Parser(add_help=False)
+    db.add_argument(
+        "--db", dest="database_url", metavar="URL", help="sqlite:///… or postgresql://…"
+    )
+    issuer = _Parser(add_help=False)
+    issuer.add_argument("--issuer", metavar="URL", help="public base URL (default: from host/port)")
+    data = _Parser(add_help=False)
+    data.add_argument("--data-dir", metavar="DIR", help="local files such as the dev CA")
+
+    serve = commands.add_parser(
+        "serve", parents=[db, issuer, data], help="run the server", description="Run the server."
+    )
+    serve.add_argument("--host", metavar="ADDR", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, metavar="N", help="port (default 8080)")
+    serve.add_argument("--tenant", dest="tenant_file", metavar="FILE", help="apply at start")
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain)")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key")
+    serve.add_argument(
+        "--dev-tls", action="store_true", default=None, help="HTTPS from a local development CA"
+    )
+    serve.add_argument("--workers", type=int, metavar="N", help="worker processes (default 1)")
+    serve.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    serve.set_defaults(handler=cmd_serve)
+
+    apply = commands.add_parser(
+        "apply", parents=[db, issuer], help="apply a tenant file and exit",
+        description="Apply a tenant file (clients, APIs, grants, users) and exit.",
+    )  # fmt: skip
+    apply.add_argument("file", metavar="FILE")
+    apply.set_defaults(handler=cmd_apply)
+
+    keys = commands.add_parser("keys", help="signing keys").add_subparsers(
+        title="keys commands", metavar="ACTION", required=True
+    )
+    rotate = keys.add_parser("rotate", parents=[db, issuer], help="rotate the signing key")
+    rotate.add_argument(
+        "--force", action="store_true", help="retire the previous key even if its tokens live on"
+    )
+    rotate.set_defaults(handler=cmd_keys_rotate)
+    listing = keys.add_parser("list", parents=[db, issuer], help="list signing keys")
+    listing.set_defaults(handler=cmd_keys_list)
+
+    dbc = commands.add_parser("db", help="database schema").add_subparsers(
+        title="db commands", metavar="ACTION", required=True
+    )
+    dbc.add_parser("upgrade", parents=[db], help="migrate to the latest schema").set_defaults(
+        handler=cmd_db_upgrade
+    )
+    dbc.add_parser(
+        "check", parents=[db], help="exit 1 if models and migrations differ"
+    ).set_defaults(handler=cmd_db_check)
+
+    dev_ca = commands.add_parser(
+        "dev-ca", parents=[data], help="print the development CA certificate path",
+        description="Print the path of the development CA certificate (created if needed), for "
+        "SSL_CERT_FILE, REQUESTS_CA_BUNDLE or NODE_EXTRA_CA_CERTS.",
+    )  # fmt: skip
+    dev_ca.set_defaults(handler=cmd_dev_ca)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = (
+        "host", "port", "database_url", "issuer", "tenant_file", "tls_cert", "tls_key",
+        "dev_tls", "workers", "data_dir", "log_level",
+    )  # fmt: skip
+    flags = {name: getattr(args, name, None) for name in names}
+    return Settings.from_env().merged(**flags).with_defaults()
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
+    from keystead import server
+    from keystead.logconfig import check_level, configure
+
+    # 1. Everything that can be checked without the database, cheapest first.
+    check_level(settings.log_level)
+    if settings.dev_tls and settings.tls_cert:
+        raise ConfigError("use either --tls-cert/--tls-key or --dev-tls, not both")
+    check_database_url(settings.database_url)
+    if settings.tenant_file:
+        check_readable(settings.tenant_file, "tenant file")
+    certfile, keyfile, ca_path = _tls_files(settings)
+    server.check_port_free(settings.host, settings.port)
+
+    # 2. Migrate, create keys and apply the tenant once, before any worker starts.
+    configure(settings.log_level)
+    asyncio.run(_prepare(settings))
+
+    # 3. Tell the user, then hand over to uvicorn.
+    _banner(settings, ca_path)
+    if not settings.secret_key:
+        _warn_no_secret_key()
+    # The tenant was applied above; workers must not apply it again.
+    server.run(replace(settings, tenant_file=""), ssl_certfile=certfile, ssl_keyfile=keyfile)
+    return 0
+
+
+def _tls_files(settings: Settings) -> tuple[str | None, str | None, Path | None]:
+    from keystead.devtls import ensure_dev_tls
+    from keystead.server import check_tls_files
+
+    if settings.tls_cert:
+        check_tls_files(settings.tls_cert, settings.tls_key)
+        return settings.tls_cert, settings.tls_key, None
+    if settings.dev_tls:
+        extra = [urlsplit(settings.issuer).hostname or ""]
+        if settings.host not in ("0.0.0.0", "::"):
+            extra.append(settings.host)
+        tls = ensure_dev_tls(settings.data_dir, extra)
+        return str(tls.cert), str(tls.key), tls.ca_cert.resolve()
+    return None, None, None
+
+
+async def _prepare(settings: Settings) -> None:
+    async with open_state(settings) as state:
+        if settings.tenant_file:
+            print(await _apply(state, settings.tenant_file), flush=True)
+
+
+def _banner(settings: Settings, ca_path: Path | None) -> None:
+    scheme = "https" if settings.tls_enabled else "http"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    workers = f"{settings.workers} worker" + ("s" if settings.workers > 1 else "")
+    lines = [
+        f"Keystead {__version__}",
+        f"  issuer     {settings.issuer}",
+        f"  listening  {scheme}://{host}:{settings.port} ({workers})",
+        f"  database   {shown_url(settings.database_url)}",
+    ]
+    if ca_path is not None:
+        lines.append(f"  dev CA     {ca_path}  (trust it: SSL_CERT_FILE / NODE_EXTRA_CA_CERTS)")
+    print("\n".join(lines), flush=True)
+
+
+def _warn_no_secret_key() -> None:
+    bar = "!" * 78
+    print(
+        f"{bar}\n"
+        "!! WARNING: KEYSTEAD_SECRET_KEY is not set.\n"
+        "!! Signing keys and client secrets are stored UNENCRYPTED in the database.\n"
+        "!! Fine for local development; set a long random KEYSTEAD_SECRET_KEY elsewhere.\n"
+        f"{bar}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# --- apply, keys -------------------------------------------------------------------------------
+
+
+def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
+    check_database_url(settings.database_url)
+    check_readable(args.file, "tenant file")
+
+    async def go() -> str:
+        async with open_state(settings) as state:
+            return await _apply(state, args.file)
+
+    print(asyncio.run(go()))
+    return 0
+
+
+async def _apply(state: AppState, path: str) -> str:
+    from keystead.storage.tenant import apply_tenant_file
+
+    result = await _maybe_await(apply_tenant_file(state, Path(path)))
+    return f"applied {path}" + (f": {result}" if result else "")
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from keystead.storage.keys import rotate_keys
+
+    check_database_url(settings.database_url)
+
+    async def go() -> Any:
+        async with open_state(settings) as state:
+            return await rotate_keys(state, force=args.force)
+
+    ring = asyncio.run(go())
+    upcoming = ring.next.kid if ring.next is not None else "none"
+    print(f"signing keys rotated: current {ring.current.kid}, next {upcoming}")
+    return 0
+
+
+def cmd_keys_list(_args: argparse.Namespace, settings: Settings) -> int:
+    from keystead.storage.keys import list_keys
+
+    check_database_url(settings.database_url)
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_state(settings) as state:
+            return await list_keys(state)
+
+    rows = asyncio.run(go())
+    print(f"{'KID':<44} {'ALG':<6} {'STATE':<9} {'CREATED (UTC)':<20} ENCRYPTED")
+    for row in rows:
+        created = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        encrypted = "yes" if row["encrypted"] else "no"
+        print(f"{row['kid']:<44} {row['alg']:<6} {row['state']:<9} {created:<20} {encrypted}")
+    return 0
+
+
+# --- db, dev-ca --------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    from keystead.storage import migrate
+
+    check_database_url(settings.database_url)
+    with _database_errors(settings.database_url):
+        migrate.upgrade(settings.database_url)
+    print(f"{shown_url(settings.database_url)} is at the latest schema")
+    return 0
+
+
+def cmd_db_check(_args: argparse.Namespace, settings: Settings) -> int:
+    from keystead.storage import migrate
+
+    check_database_url(settings.database_url)
+    with _database_errors(settings.database_url):
+        differences = migrate.check(settings.database_url)  # upgrades first
+    if differences:
+        _fail("models and migrations differ:")
+        for diff in differences:
+            print(f"  {diff}", file=sys.stderr)
+        return EXIT_FAILED
+    print("models and migrations agree")
+    return 0
+
+
+def cmd_dev_ca(_args: argparse.Namespace, settings: Settings) -> int:
+    from keystead.devtls import ensure_dev_ca
+
+    # Only the path on stdout, so `export SSL_CERT_FILE=$(keystead dev-ca)` works.
+    print(ensure_dev_ca(settings.data_dir).resolve())
+    return 0
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def open_state(settings: Settings) -> AsyncIterator[AppState]:
+    """The server's own start-up (migrations, seed data, keys) without serving, for one command."""
+    from keystead.app import create_app
+
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    with _database_errors(settings.database_url):
+        await lifespan.__aenter__()
+    try:
+        yield app.state.keystead
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+@contextmanager
+def _database_errors(database_url: str) -> Iterator[None]:
+    """Turn a driver or connection failure into one ConfigError line naming the database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        text = str(cause).strip().splitlines()
+        reason = text[0] if text else type(cause).__name__
+        raise ConfigError(f"cannot use database {shown_url(database_url)}: {reason}") from None
+
+
+def check_database_url(database_url: str) -> None:
+    """Malformed URL, unsupported database or a file that is not SQLite: refuse before start."""
+    from keystead.storage.db import async_url, check_sqlite_file
+
+    check_sqlite_file(async_url(database_url))
+
+
+def check_readable(path: str, what: str) -> None:
+    if not os.path.exists(path):
+        raise ConfigError(f"{what} {path} does not exist")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{what} {path} is not a file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} is not readable: {exc.strerror}") from None
+
+
+def shown_url(database_url: str) -> str:
+    """The URL with any password masked, for output."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+async def _maybe_await(value: Any) -> Any:
+    # The storage helpers may be sync or async; the CLI accepts either.
+    return await value if inspect.isawaitable(value) else value
+
+
+def _fail(message: str) -> None:
+    print(f"keystead: {message}", file=sys.stderr, flush=True)
