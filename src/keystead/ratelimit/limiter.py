@@ -39,8 +39,8 @@ class Limiter:
         self, limits: RateLimits, backend: Backend | None = None, clock: Clock | None = None
     ) -> None:
         self.limits = limits
-        self.backend: Backend = backend or MemoryBackend()
-        self.clock: Clock = clock or SystemClock()
+        self.backend: Backend = MemoryBackend() if backend is None else backend
+        self.clock: Clock = SystemClock() if clock is None else clock
 
     @classmethod
     def create(

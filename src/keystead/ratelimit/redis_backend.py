@@ -94,7 +94,7 @@ class RedisBackend:
         self.fail_closed = fail_closed
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
-        self.fallback = fallback or MemoryBackend()
+        self.fallback = MemoryBackend() if fallback is None else fallback
         self._script = redis.register_script(CHECK_SCRIPT)
         self._down_since: float | None = None  # monotonic; None while Redis answers
         self._retry_at = 0.0
