@@ -99,7 +99,11 @@ class SigningKey:
         created_at: float = 0.0,
     ) -> SigningKey:
         """Parse stored material; ValueError when it is not a matching RSA key and certificate."""
-        private_key = serialization.load_pem_private_key(private_pem, password=None)
+        # Our own keys read back from our own store: whoever can change them there can replace
+        # them anyway, and OpenSSL's RSA check costs 50-200 ms per key at every start.
+        private_key = serialization.load_pem_private_key(
+            private_pem, password=None, unsafe_skip_rsa_key_validation=True
+        )
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise ValueError(f"signing key {kid} is not an RSA key")
         public_key = private_key.public_key()
