@@ -462,7 +462,8 @@ def _list(items: Any) -> str:
 
 
 def _hint(key: str, known: Any) -> str:
-    close = difflib.get_close_matches(key, [str(k) for k in known], n=1)
+    names = sorted(str(k) for k in known)
+    close = difflib.get_close_matches(key, names, n=1) or [n for n in names if n.startswith(key)]
     return f" (did you mean {close[0]}?)" if close else ""
 
 
