@@ -37,7 +37,9 @@ _DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
 
 
 @dataclass(frozen=True)
-class _Url:
+class SplitUrl:
+    """A `scheme://authority/path?query#fragment` URL, split without any normalisation."""
+
     scheme: str  # as written
     host: str  # as written; IPv6 literals keep their brackets
     port: str | None
@@ -51,8 +53,9 @@ def _clean(url: str) -> bool:
     return bool(url) and all("!" <= c <= "~" and c != "\\" for c in url)
 
 
-def _split(url: str) -> _Url | None:
-    """Split a hierarchical URL; None when it is not one or carries userinfo (`user@host`)."""
+def split_url(url: str) -> SplitUrl | None:
+    """Split a hierarchical URL; None when it is not one, is not clean printable ASCII, carries
+    userinfo (`user@host`, a classic open-redirect trick) or has a bad port."""
     if not _clean(url):
         return None
     m = _URL.fullmatch(url)
@@ -70,7 +73,7 @@ def _split(url: str) -> _Url | None:
         port = port_text if colon else None
     if not host or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
         return None
-    return _Url(m["scheme"], host, port, m["path"], m["query"], m["fragment"])
+    return SplitUrl(m["scheme"], host, port, m["path"], m["query"], m["fragment"])
 
 
 def _scheme(url: str) -> str | None:
@@ -114,13 +117,13 @@ def redirect_uri_allowed(uri: str, callbacks: Sequence[str], app_type: AppType) 
     """
     if not _clean(uri) or "#" in uri or _scheme(uri) in FORBIDDEN_SCHEMES:
         return False
-    target = _split(uri)
+    target = split_url(uri)
     for callback in callbacks:
         if not _clean(callback) or "#" in callback:
             continue
         if uri == callback:
             return True
-        registered = _split(callback)
+        registered = split_url(callback)
         if target is None or registered is None:
             continue
         same_scheme = registered.scheme.lower() == target.scheme.lower()
@@ -150,7 +153,7 @@ def default_redirect_uri(callbacks: Sequence[str]) -> str | None:
     return None
 
 
-def _logout_key(url: _Url, *, with_query: bool) -> tuple[str, str | None, str, str | None]:
+def _logout_key(url: SplitUrl, *, with_query: bool) -> tuple[str, str | None, str, str | None]:
     scheme = url.scheme.lower()
     port = None if url.port == _DEFAULT_PORTS.get(scheme) else url.port
     return scheme, port, url.path or "/", url.query if with_query else None
@@ -167,12 +170,12 @@ def logout_url_allowed(
     """
     if _scheme(return_to) in FORBIDDEN_SCHEMES:
         return False
-    target = _split(return_to)
+    target = split_url(return_to)
     if target is None:
         return False
     key = _logout_key(target, with_query=not ignore_query)
     for entry in allowed:
-        registered = _split(entry)
+        registered = split_url(entry)
         if registered is None or registered.fragment is not None:
             continue
         if _logout_key(registered, with_query=not ignore_query) == key and host_matches(
@@ -229,7 +232,7 @@ def callback_url_problem(uri: str) -> str | None:
         return f"must not use the {scheme}: scheme"
     if "#" in uri:
         return "must not contain a fragment"
-    url = _split(uri)
+    url = split_url(uri)
     if scheme in ("http", "https"):
         if url is None:
             return "must be a valid URL without user information"
