@@ -1,10 +1,10 @@
-"""Database engine, naming convention and URL handling (SQLite by default, PostgreSQL in production)."""
+"""Database engine, naming convention and URL handling (SQLite by default, PostgreSQL in prod)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,7 +30,7 @@ JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {dict[str, Any]: JsonDoc, list[Any]: JsonDoc}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JsonDoc, list[Any]: JsonDoc}
 
 
 def async_url(database_url: str) -> URL:

@@ -32,7 +32,8 @@ class SigningKeyRow(Base):
     __tablename__ = "signing_keys"
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(10), default="RS256")
-    state: Mapped[str] = mapped_column(String(10), index=True)  # next | current | previous | retired
+    # next | current | previous | retired
+    state: Mapped[str] = mapped_column(String(10), index=True)
     private_pem: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted when a secret key is set
     encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
     cert_der: Mapped[bytes] = mapped_column(LargeBinary)  # self-signed, published as x5c
@@ -71,7 +72,9 @@ class ResourceServerRow(Base):
 
 class ClientGrantRow(Base):
     __tablename__ = "client_grants"
-    __table_args__ = (Index("ix_client_grants_client_audience", "client_id", "audience", unique=True),)
+    __table_args__ = (
+        Index("ix_client_grants_client_audience", "client_id", "audience", unique=True),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
     audience: Mapped[str] = mapped_column(_api_identifier_fk())
@@ -137,9 +140,7 @@ class RolePermissionRow(Base):
     role_id: Mapped[str] = mapped_column(
         ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
     )
-    resource_server_identifier: Mapped[str] = mapped_column(
-        _api_identifier_fk(), primary_key=True
-    )
+    resource_server_identifier: Mapped[str] = mapped_column(_api_identifier_fk(), primary_key=True)
     permission_name: Mapped[str] = mapped_column(String(280), primary_key=True)
 
 
@@ -158,9 +159,7 @@ class UserPermissionRow(Base):
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
     )
-    resource_server_identifier: Mapped[str] = mapped_column(
-        _api_identifier_fk(), primary_key=True
-    )
+    resource_server_identifier: Mapped[str] = mapped_column(_api_identifier_fk(), primary_key=True)
     permission_name: Mapped[str] = mapped_column(String(280), primary_key=True)
 
 
@@ -170,7 +169,9 @@ class LoginSessionRow(Base):
     __tablename__ = "login_sessions"
     id_digest: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     sid: Mapped[str] = mapped_column(String(64), unique=True)  # public id, the `sid` claim
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), index=True
+    )
     authenticated_at: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
     last_seen_at: Mapped[float] = mapped_column(Float)
