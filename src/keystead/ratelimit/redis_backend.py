@@ -23,9 +23,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from keystead.core.ratelimit import EPSILON, UNLIMITED, Bucket, Decision, decide
@@ -79,16 +80,21 @@ class RedisBackend:
         retry_backoff: float = 1.0,
         max_backoff: float = 30.0,
         timeout: float = 0.5,
+        max_connections: int = 16,
         fallback: MemoryBackend | None = None,
     ) -> None:
         if isinstance(redis, str):
-            # No client-side retries: an outage must be noticed in one timeout, not ten.
-            redis = Redis.from_url(
+            # A burst of requests queues for a few connections instead of opening one each; no
+            # client-side retries, so an outage is noticed within one timeout, not ten.
+            pool = BlockingConnectionPool.from_url(
                 redis,
+                max_connections=max_connections,
+                timeout=timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 0),
             )
+            redis = Redis.from_pool(pool)
         self.redis = redis
         self.prefix = prefix
         self.fail_closed = fail_closed
@@ -109,11 +115,18 @@ class RedisBackend:
             return UNLIMITED
         if self._down_since is not None and time.monotonic() < self._retry_at:
             return self._unavailable(buckets, now, cost)
+        keys = [self.prefix + b.key for b in buckets]
         args: list[Any] = [repr(float(now)), cost, EPSILON]
         for b in buckets:
             args += (b.spec.burst, repr(b.spec.rate))
         try:
-            reply = await self._script(keys=[self.prefix + b.key for b in buckets], args=args)
+            try:
+                reply = await self._script(keys=keys, args=args)
+            except RedisConnectionError:
+                # A pooled connection that Redis closed (restart, idle timeout) fails once; a
+                # fresh one decides whether Redis is really gone. Should the lost call have run,
+                # this draws twice: conservative, and only on a dropped connection.
+                reply = await self._script(keys=keys, args=args)
         except (TimeoutError, RedisError, OSError) as exc:
             self._went_down(exc)
             return self._unavailable(buckets, now, cost)
