@@ -74,6 +74,8 @@ VALID: list[tuple[str, Node]] = [
     ("user_metadata.display.fontSize:13", Term("user_metadata.display.fontSize", "13")),
     ('user_metadata.addresses.cities:"Paris"', Term("user_metadata.addresses.cities", "Paris")),
     ('email.domain:"example.com"', Term("email.domain", "example.com")),
+    ("user_metadata.my-key_1:x", Term("user_metadata.my-key_1", "x")),
+    ("user_metadata.größe:x", Term("user_metadata.größe", "x")),
     # wildcards
     ("name:john*", Term("name", "john", P)),
     ("name:j*", Term("name", "j", P)),
@@ -145,6 +147,7 @@ VALID: list[tuple[str, Node]] = [
     ("jane AND blocked:false", And((bare("jane"), Term("blocked", False)))),
     ("jane john", Or(bare("jane").children + bare("john").children)),
     ("TO", bare("TO")),
+    ("name:a\u00a0name:b", Or((Term("name", "a"), Term("name", "b")))),  # any Unicode space
 ]
 
 
@@ -170,6 +173,9 @@ INVALID: list[tuple[str, int, str]] = [
     ("app_metadata.$where:x", 0, "field 'app_metadata.$where' is not searchable"),
     ("user_metadata.a.b.c.d.e.f.g.h.i.j.k:x", 0, "is not searchable"),
     ("identities.foo:x", 0, "field 'identities.foo' is not searchable"),
+    ('app_metadata.a\\"b:x', 0, "field 'app_metadata.a\"b' is not searchable"),
+    ("app_metadata.a\\[0\\]:x", 0, "field 'app_metadata.a[0]' is not searchable"),
+    ("app_metadata.a\\ b:x", 0, "field 'app_metadata.a b' is not searchable"),
     ("password:x", 0, "field 'password' is not searchable"),
     ("na*e:x", 0, "wildcards are not allowed in field names"),
     ("name:*sa", 5, "a leading '*' needs at least 3 other characters"),

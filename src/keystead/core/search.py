@@ -30,6 +30,9 @@ MAX_QUERY_LENGTH: Final = 2000
 MAX_DEPTH: Final = 20
 MAX_METADATA_PATH: Final = 10  # segments after app_metadata./user_metadata.
 DAY: Final = 86_400.0
+# Metadata keys as path segments: letters, digits, `_` and `-` only, so that no quote, bracket
+# or `$` ever reaches a JSON path the store builds (§9.1 already bans `.` and `$` in keys).
+_SEGMENT = re.compile(r"[\w-]+")
 _T = TypeVar("_T")
 
 
@@ -136,7 +139,7 @@ def field_type(field: str) -> FieldType:
         root in METADATA_ROOTS
         and dot
         and len(segments) <= MAX_METADATA_PATH
-        and all(s and "$" not in s for s in segments)  # §9.1: keys hold no `.` or `$`
+        and all(_SEGMENT.fullmatch(s) for s in segments)
     ):
         return FieldType.METADATA
     raise KeyError(field)
@@ -206,7 +209,7 @@ def typed_value(field: str, raw: str) -> Value:
 
 # --- the parser -------------------------------------------------------------------------------
 
-_STOP = frozenset(' \t\r\n\f\v()[]{}"')  # end an unquoted word; ':' too outside values
+_STOP = frozenset('()[]{}"')  # and whitespace end an unquoted word; ':' too outside values
 _UNSUPPORTED = {"?": "'?' wildcards", "~": "fuzzy and proximity ('~')", "^": "boosts ('^')"}
 _OPERATORS = ("AND", "OR", "NOT")
 
@@ -259,7 +262,7 @@ class _Parser:
         self.skip_space()
         for op in _OPERATORS:
             end = self.pos + len(op)
-            if self.q.startswith(op, self.pos) and (end == len(self.q) or self.q[end] in _STOP):
+            if self.q.startswith(op, self.pos) and (end == len(self.q) or _ends_word(self.q[end])):
                 return op
         return None
 
@@ -267,7 +270,7 @@ class _Parser:
         start, text, stars = self.pos, list[str](), list[int]()
         while self.pos < len(self.q):
             c = self.q[self.pos]
-            if c in _STOP or (colon_ends and c == ":"):
+            if _ends_word(c) or (colon_ends and c == ":"):
                 break
             if c == "\\":
                 if self.pos + 1 == len(self.q):
@@ -366,7 +369,7 @@ class _Parser:
             return self.bare(head)
         self.pos += 1  # the colon
         if head.text == "_exists_" and not head.stars:
-            if not self.peek() or self.peek() in _STOP:
+            if not self.peek() or _ends_word(self.peek()):
                 raise self.fail("expected a field name after _exists_:")
             return Exists(self.check_field(self.word(colon_ends=True), exists=True))
         field = self.check_field(head)
@@ -454,7 +457,7 @@ class _Parser:
         self.skip_space()
         after = self.pos + 2
         if not self.q.startswith("TO", self.pos) or (
-            after < len(self.q) and self.q[after] not in _STOP
+            after < len(self.q) and not _ends_word(self.q[after])
         ):
             raise self.fail("expected 'TO' in range")
         self.pos = after
@@ -480,6 +483,10 @@ class _Parser:
         if field_type(field) is FieldType.DATE:
             return self.convert(parse_date, w)
         return self.convert(lambda raw: typed_value(field, raw), w), False
+
+
+def _ends_word(c: str) -> bool:
+    return c in _STOP or c.isspace()
 
 
 def _searchable(name: str) -> bool:
