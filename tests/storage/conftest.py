@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from tests.conftest import ISSUER, POSTGRES_URL, need_service
 
 from keystead.core.clock import FixedClock
 from keystead.core.sealing import Sealer
@@ -24,7 +25,6 @@ from keystead.storage.db import async_url, create_engine
 from keystead.storage.migrate import upgrade
 from keystead.storage.repositories import Repositories
 from keystead.storage.seed import seed
-from tests.conftest import ISSUER, POSTGRES_URL, need_service
 
 BACKENDS = ["sqlite", "postgresql"]
 SECRET_KEY = "storage-tests-secret-key"
