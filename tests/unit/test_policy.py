@@ -292,6 +292,13 @@ def test_m2m_tokens_act_on_anyone(scopes, method, path):
     d.check_owner(OTHER)  # no-op outside current-user decisions
 
 
+def test_m2m_target_is_kept_as_given():
+    # The ASGI server already decoded the path once; a literal '%' in an id must survive.
+    scopes = frozenset({"read:users"})
+    d = authorize("GET", "/users/{id}", token_scopes=scopes, subject=M2M, target_user_id="a%41")
+    assert d.target_user_id == "a%41"
+
+
 def test_m2m_token_with_only_a_current_user_scope_is_still_owner_limited():
     with pytest.raises(Forbidden) as exc:
         authorize(
@@ -429,6 +436,17 @@ def test_current_user_scopes_lapse_on_another_user():
     check_update_fields(["app_metadata"], d)
     with pytest.raises(Forbidden, match=r"fields: user_metadata$"):
         check_update_fields(["app_metadata", "user_metadata"], d)
+
+
+def test_current_user_scopes_lapse_without_a_target():
+    d = authorize(
+        "PATCH",
+        "/users/{id}",
+        token_scopes=frozenset({"update:users_app_metadata", "update:current_user_metadata"}),
+        subject=ME,
+        target_user_id=None,
+    )
+    assert d.effective_scopes == {"update:users_app_metadata"}
 
 
 def test_check_update_fields_needs_a_patch_user_decision():

@@ -186,14 +186,14 @@ class Decision:
     matched: frozenset[str]  # token scopes ∩ accepted scopes
     current_user: bool
     target: Target | None  # what the current-user scopes are limited to here
-    target_user_id: str | None  # decoded; equals `subject` when current_user and checked
+    target_user_id: str | None  # as given; `subject` itself when it names the subject
     owner_checked: bool  # False: current-user token, owner still unknown; call check_owner
 
     @property
     def effective_scopes(self) -> frozenset[str]:
         """Matched scopes that apply to the target: current-user ones lapse on another user."""
-        if self.target_user_id is None or self.target_user_id == self.subject:
-            return self.matched
+        if self.target_user_id == self.subject or (self.current_user and not self.owner_checked):
+            return self.matched  # the subject's own, or pending check_owner
         return frozenset(s for s in self.matched if not is_current_user_scope(s))
 
     def check_owner(self, owner_user_id: str | None) -> None:
@@ -241,8 +241,8 @@ def authorize(
     same = _same_user(target_user_id, subject)
     if current_user and not same and (target_user_id is not None or target is Target.PATH_ID):
         raise Forbidden(UNOWNED_MESSAGE, error_code="unowned_resource")
-    if target_user_id is not None:
-        target_user_id = subject if same else _decoded_or_raw(target_user_id)
+    if same:
+        target_user_id = subject  # the form the handler must act on, not the encoded one
     return Decision(
         method=op.method,
         path=op.path,
@@ -253,13 +253,6 @@ def authorize(
         target_user_id=target_user_id,
         owner_checked=not current_user or target_user_id is not None,
     )
-
-
-def _decoded_or_raw(raw: str) -> str:
-    try:
-        return decode_user_id(raw)
-    except UnicodeDecodeError:
-        return raw
 
 
 # --- field-level rules (§8.3 item 4) ----------------------------------------------------------
