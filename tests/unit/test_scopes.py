@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from keystead.core.apis import ClientGrant, Permission, ResourceServer
+from keystead.core.policy import is_current_user_scope
 from keystead.core.scopes import (
     CLAIMS_BY_SCOPE,
     CURRENT_USER_SCOPES,
@@ -123,6 +124,11 @@ def test_current_user_scopes_are_the_seven_of_contract_3_8() -> None:
     }
     assert len(CURRENT_USER_SCOPES) == 7
     assert "delete:current_user" not in CURRENT_USER_SCOPES
+
+
+def test_every_grantable_current_user_scope_is_owner_limited() -> None:
+    # A user token must only ever reach its own user (contract §8.3 rule 2, MG-02).
+    assert all(is_current_user_scope(scope) for scope in CURRENT_USER_SCOPES)
 
 
 @pytest.mark.parametrize(
