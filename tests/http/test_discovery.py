@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
@@ -166,6 +167,7 @@ async def test_jwks_serves_current_and_next_keys(http: httpx.AsyncClient, app: S
     header = jwt.get_unverified_header(token)
     published = next(k for k in keys if k["kid"] == header["kid"])
     public = jwt.algorithms.RSAAlgorithm.from_jwk(published)
+    assert isinstance(public, RSAPublicKey)
     assert jwt.decode(token, public, algorithms=["RS256"], issuer=ISSUER)["sub"] == "auth0|1"
 
 
@@ -285,6 +287,7 @@ async def test_rotation_through_the_jwks(settings: Settings) -> None:
         old_token = state.keys.sign({"iss": ISSUER, "sub": "auth0|1", "exp": 2_000_000_000})
 
         ring = await rotate_keys(state)
+        assert ring.next is not None
         new_next = ring.next.kid
         assert await jwks_kids(client) == [upcoming, new_next, current]
         assert state.keys.verify(old_token, issuer=ISSUER, now=clock.now())
@@ -295,6 +298,7 @@ async def test_rotation_through_the_jwks(settings: Settings) -> None:
             await rotate_keys(state)
         clock.advance(settings.access_token_ttl + REFRESH_INTERVAL)
         ring = await rotate_keys(state)
+        assert ring.next is not None
         assert await jwks_kids(client) == [new_next, ring.next.kid, upcoming]
         assert (await rows(state))[current] == "retired"
         listed = await list_keys(state)

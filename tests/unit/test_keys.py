@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
-from auth0.authentication import token_verifier
+import requests
 from auth0.authentication.token_verifier import (
     AsymmetricSignatureVerifier,
     JwksFetcher,
@@ -103,7 +103,9 @@ def test_public_jwk_members(material: Any) -> None:
     cert = x509.load_der_x509_certificate(cert_der)
     public = cert.public_key()
     assert isinstance(public, rsa.RSAPublicKey)
-    assert jwt.algorithms.RSAAlgorithm.from_jwk(jwk).public_numbers() == public.public_numbers()
+    from_jwk = jwt.algorithms.RSAAlgorithm.from_jwk(jwk)
+    assert isinstance(from_jwk, rsa.RSAPublicKey)
+    assert from_jwk.public_numbers() == public.public_numbers()
     assert jwk["x5t"] == b64url(hashlib.sha1(cert_der).digest())
     assert cert.not_valid_before_utc.timestamp() == NOW
     assert "d" not in jwk and "p" not in jwk  # no private members
@@ -302,7 +304,7 @@ def test_auth0_python_verifies_our_id_token(ring: KeyRing, monkeypatch: pytest.M
         fetched.append(url)
         return FakeResponse()
 
-    monkeypatch.setattr(token_verifier.requests, "get", fake_get)
+    monkeypatch.setattr(requests, "get", fake_get)  # what JwksFetcher calls
     now = int(time.time())  # auth0-python checks exp/iat against the system clock
     id_token = ring.sign(
         {
