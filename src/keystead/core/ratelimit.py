@@ -86,29 +86,25 @@ def decide(
     """Judge a request from each bucket's tokens available now (before drawing)."""
     if not buckets:
         return UNLIMITED
-    refused = [i for i, lv in enumerate(levels) if lv + EPSILON < cost]
-    if refused:
-        # Every bucket must pass, so the caller has to wait for the slowest one to refill.
-        waits = {i: (cost - levels[i]) / buckets[i].spec.rate for i in refused}
-        i = max(refused, key=lambda j: waits[j])
-        spec = buckets[i].spec
-        return Decision(
-            allowed=False,
-            limit=spec.burst,
-            remaining=0,
-            reset_epoch=_ceil(now + (spec.burst - levels[i]) / spec.rate),
-            retry_after=max(1, _ceil(waits[i])),
-            bucket_name=buckets[i].name or buckets[i].key,
-        )
-    left = [lv - cost for lv in levels]
-    i = min(range(len(buckets)), key=lambda j: (_floor(left[j]), j))
+    # Refused: report the bucket that refills last, since every bucket must pass. Allowed:
+    # the one with the fewest whole tokens left, the most specific on a tie.
+    worst, worst_wait, tightest, fewest = -1, 0.0, 0, math.inf
+    for i, lv in enumerate(levels):
+        if lv + EPSILON < cost:
+            wait = (cost - lv) / buckets[i].spec.rate
+            if wait > worst_wait:
+                worst, worst_wait = i, wait
+        elif (left := _floor(lv - cost)) < fewest:
+            tightest, fewest = i, left
+    i = tightest if worst < 0 else worst
     spec = buckets[i].spec
+    after = levels[i] - cost if worst < 0 else levels[i]
     return Decision(
-        allowed=True,
+        allowed=worst < 0,
         limit=spec.burst,
-        remaining=max(0, _floor(left[i])),
-        reset_epoch=_ceil(now + (spec.burst - left[i]) / spec.rate),
-        retry_after=0,
+        remaining=max(0, _floor(after)) if worst < 0 else 0,
+        reset_epoch=_ceil(now + (spec.burst - after) / spec.rate),
+        retry_after=0 if worst < 0 else max(1, _ceil(worst_wait)),
         bucket_name=buckets[i].name or buckets[i].key,
     )
 
