@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -112,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         handler=cmd_db_upgrade
     )
     dbc.add_parser(
-        "check", parents=[db], help="exit 1 if models and migrations differ"
+        "check", parents=[db], help="upgrade, then exit 1 if models and migrations differ"
     ).set_defaults(handler=cmd_db_check)
 
     dev_ca = commands.add_parser(
@@ -219,6 +218,7 @@ def _warn_no_secret_key() -> None:
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     check_database_url(settings.database_url)
     check_readable(args.file, "tenant file")
+    _command_logging(settings)
 
     async def go() -> str:
         async with open_state(settings) as state:
@@ -231,14 +231,14 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
 async def _apply(state: AppState, path: str) -> str:
     from keystead.storage.tenant import apply_tenant_file
 
-    result = await _maybe_await(apply_tenant_file(state, Path(path)))
-    return f"applied {path}" + (f": {result}" if result else "")
+    return str(await apply_tenant_file(state, path))
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from keystead.storage.keys import rotate_keys
 
     check_database_url(settings.database_url)
+    _command_logging(settings)
 
     async def go() -> Any:
         async with open_state(settings) as state:
@@ -254,6 +254,7 @@ def cmd_keys_list(_args: argparse.Namespace, settings: Settings) -> int:
     from keystead.storage.keys import list_keys
 
     check_database_url(settings.database_url)
+    _command_logging(settings)
 
     async def go() -> list[dict[str, Any]]:
         async with open_state(settings) as state:
@@ -309,15 +310,20 @@ def cmd_dev_ca(_args: argparse.Namespace, settings: Settings) -> int:
 
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """The server's own start-up (migrations, seed data, keys) without serving, for one command."""
+    """The server's own start-up (migrations, keys) plus seeding, without serving."""
     from keystead.app import create_app
+    from keystead.storage.seed import seed
 
     app = create_app(settings)
     lifespan = app.router.lifespan_context(app)
+    state: AppState = app.state.keystead
     with _database_errors(settings.database_url):
         await lifespan.__aenter__()
     try:
-        yield app.state.keystead
+        # Idempotent; the system Management API must exist before a tenant grants on it.
+        async with state.transaction() as session:
+            await seed(session, settings.issuer, state.clock)
+        yield state
     finally:
         await lifespan.__aexit__(None, None, None)
 
@@ -362,9 +368,12 @@ def shown_url(database_url: str) -> str:
     return make_url(database_url).render_as_string(hide_password=True)
 
 
-async def _maybe_await(value: Any) -> Any:
-    # The storage helpers may be sync or async; the CLI accepts either.
-    return await value if inspect.isawaitable(value) else value
+def _command_logging(settings: Settings) -> None:
+    """One-shot commands log warnings and worse, unless debugging was asked for."""
+    from keystead.logconfig import check_level, configure
+
+    level = check_level(settings.log_level)
+    configure(level if level in ("debug", "trace") else "warning")
 
 
 def _fail(message: str) -> None:
