@@ -211,19 +211,14 @@ def check_metadata_write(
         raise MetadataRejected([f"user_metadata: must be an object, not {_kind(patch)}"])
 
     result = merge_metadata(current, patch)
-    shape, depths = _walk(result)
-    too_deep = [
-        f"{_path((key,))}: nested {depth} levels deep, the limit is {policy.max_depth}"
-        for key, depth in depths.items()
-        if depth > policy.max_depth
-    ]
-    comparable = not too_deep  # deeper documents are never compared or serialised
+    names, values, too_deep = _walk(result, policy.max_depth)
+    comparable = not (values or too_deep)  # only then is it safe to compare and serialise
     problems: list[str] = []
     if actor != "admin" and policy.self_writable_keys is not None:
         problems += _unwritable(policy, current, patch, comparable)
     if actor == "signup":
         problems += _signup_problems(patch)
-    problems += shape + too_deep
+    problems += names + values + too_deep
     new_bytes = _size(result) if comparable else 0
     if comparable and new_bytes > policy.max_bytes:
         problems.append(f"user_metadata: {new_bytes} bytes, the limit is {policy.max_bytes}")
@@ -282,36 +277,35 @@ def _signup_problems(patch: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _walk(doc: Mapping[str, Any]) -> tuple[list[str], dict[str, int]]:
-    """Check JSON types and key names everywhere; measure each top-level key's depth.
+def _walk(doc: Mapping[str, Any], max_depth: int) -> tuple[list[str], list[str], list[str]]:
+    """Problems with key names, with values JSON cannot hold, and with nesting depth.
 
-    Iterative, so a hostile document nested thousands deep cannot exhaust the stack.
+    Iterative and never deeper than `max_depth`, so hostile nesting costs neither stack nor time.
     """
-    problems: list[str] = []
-    depths: dict[str, int] = {}
-    todo: deque[tuple[tuple[str | int, ...], Any, int]] = deque()
-    todo.append(((), doc, 0))
+    names: list[str] = []
+    values: list[str] = []
+    too_deep: dict[str | int, None] = {}  # top-level keys, in order
+    todo: deque[tuple[tuple[str | int, ...], Any, int]] = deque([((), doc, 0)])
     while todo:
         path, value, level = todo.popleft()  # level: containers around `value`
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping | list) and level + 1 > max_depth:
+            too_deep[path[0]] = None  # the root is level 1 and max_depth is at least 1
+        elif isinstance(value, Mapping):
             for key, child in value.items():
                 if not isinstance(key, str):
-                    problems.append(f"{_path(path)}: keys must be strings")
+                    values.append(f"{_path(path)}: keys must be strings")
                     continue
                 if "." in key or "$" in key:
-                    problems.append(f'{_path((*path, key))}: names must not contain "." or "$"')
+                    names.append(f'{_path((*path, key))}: names must not contain "." or "$"')
                 todo.append(((*path, key), child, level + 1))
         elif isinstance(value, list):
             todo.extend(((*path, i), child, level + 1) for i, child in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            problems.append(f"{_path(path)}: must be a finite number")
+            values.append(f"{_path(path)}: must be a finite number")
         elif not isinstance(value, str | int | float | type(None)):
-            problems.append(f"{_path(path)}: is not a JSON value")
-        if path:
-            reached = level + 1 if isinstance(value, Mapping | list) else level
-            top = str(path[0])
-            depths[top] = max(depths.get(top, 1), reached)
-    return problems, depths
+            values.append(f"{_path(path)}: is not a JSON value")
+    deep = [f"{_path((key,))}: nested more than {max_depth} levels deep" for key in too_deep]
+    return names, values, deep
 
 
 def _changes(
@@ -431,7 +425,32 @@ def _compile(schema: object, where: str) -> Any:
     if "object" not in ([types] if isinstance(types, str) else types):
         raise ConfigError(f"{where} must describe an object: user_metadata always is one")
     _check_refs(schema, where)
-    return Draft202012Validator(schema, format_checker=_FORMATS)
+    return Draft202012Validator(_false_as_not(schema), format_checker=_FORMATS)
+
+
+_SUBSCHEMA: Final = frozenset(
+    {"items", "additionalProperties", "contains", "propertyNames", "not", "if", "then", "else"}
+)
+_SUBSCHEMA_MAPS: Final = frozenset({"properties", "patternProperties", "$defs", "dependentSchemas"})
+_SUBSCHEMA_LISTS: Final = frozenset({"prefixItems", "allOf", "anyOf", "oneOf"})
+
+
+def _false_as_not(schema: Any) -> Any:
+    """A copy with `false` subschemas as `{"not": {}}`: the same meaning, but jsonschema's
+    errors for `false` lose the key they are about (`properties: {plan: false}`)."""
+    if schema is False:
+        return {"not": {}}
+    if not isinstance(schema, Mapping):
+        return schema
+    out = dict(schema)
+    for key, value in schema.items():
+        if key in _SUBSCHEMA:
+            out[key] = _false_as_not(value)
+        elif key in _SUBSCHEMA_MAPS and isinstance(value, Mapping):
+            out[key] = {k: _false_as_not(v) for k, v in value.items()}
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            out[key] = [_false_as_not(v) for v in value]
+    return out
 
 
 def _check_refs(schema: Mapping[str, Any], where: str) -> None:
@@ -485,11 +504,8 @@ def _explain(error: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
             for name in needs
             if name not in instance
         ]
-    if keyword == "additionalProperties":
-        known = schema.get("properties", {})
-        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
-        extra = [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
-        return [((*path, key), "is not allowed") for key in extra]
+    if _under_property_names(list(error.absolute_schema_path)):
+        return [((*path, instance), "is not an allowed key name")]  # `instance` is the key
     return [(path, _why(keyword, value, schema))]
 
 
@@ -524,12 +540,18 @@ _WHY: Final[Mapping[str, Callable[[Any], str]]] = {
     "anyOf": lambda v: "does not match any of the allowed forms",
     "oneOf": lambda v: "must match exactly one of the allowed forms",
     "contains": lambda v: "has no item of the required form",
-    "propertyNames": lambda v: "has a key name the schema does not allow",
     "unevaluatedProperties": lambda v: "has keys the schema does not allow",
-    "items": lambda v: "has more items than allowed",
     "unevaluatedItems": lambda v: "has more items than allowed",
     "not": lambda v: "is not allowed",
 }
+
+
+def _under_property_names(schema_path: list[str | int]) -> bool:
+    # A `propertyNames` keyword, not a property that happens to be called that.
+    return any(
+        seg == "propertyNames" and (i == 0 or schema_path[i - 1] not in _SUBSCHEMA_MAPS)
+        for i, seg in enumerate(schema_path)
+    )
 
 
 def _why(keyword: str | None, value: Any, schema: Mapping[str, Any]) -> str:
