@@ -756,6 +756,9 @@ def test_schema_is_copied_and_accepts_the_2020_12_dialect():
     assert p.schema == {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}
 
 
-def test_direct_construction_checks_the_schema_too():
+def test_direct_construction_checks_the_schema_and_limits_too():
     with pytest.raises(ConfigError, match="schema is not a valid JSON Schema"):
         ProfilePolicy(schema={"type": 5})
+    for bad in ({"max_depth": 0}, {"max_depth": 101}, {"max_bytes": 0}):
+        with pytest.raises(ConfigError, match="out of range"):
+            ProfilePolicy(**bad)

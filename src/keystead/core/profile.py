@@ -63,6 +63,8 @@ class ProfilePolicy:
     validator: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
+        if not 1 <= self.max_depth <= DEFAULT_MAX_DEPTH or not 1 <= self.max_bytes <= MAX_MAX_BYTES:
+            raise ConfigError(f"max_depth or max_bytes out of range: {self!r}")
         # Compiled once per policy; policies live as long as the tenant configuration.
         if self.schema is not None:
             object.__setattr__(self, "validator", _compile(self.schema, "schema"))
@@ -268,7 +270,7 @@ def _signup_problems(patch: Mapping[str, Any]) -> list[str]:
         )
     for key, value in patch.items():
         where = _path((key,))
-        if len(key) > SIGNUP_MAX_NAME:
+        if isinstance(key, str) and len(key) > SIGNUP_MAX_NAME:
             problems.append(f"{where}: names must be at most {SIGNUP_MAX_NAME} characters")
         if not isinstance(value, str):
             problems.append(f"{where}: must be a string at signup")
