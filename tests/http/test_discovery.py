@@ -17,24 +17,26 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from starlette.routing import Route
-from tests.conftest import ISSUER, POSTGRES_URL, need_service
 
 from keystead.app import create_app
 from keystead.core.clock import FixedClock
 from keystead.deps import AppState
-from keystead.errors import ConfigError
+from keystead.errors import ConfigError, InvalidToken
 from keystead.oauth import discovery
 from keystead.settings import Settings
 from keystead.storage.db import async_url, create_engine, session_factory
 from keystead.storage.keys import (
     REFRESH_INTERVAL,
+    UNKNOWN_KID_RECHECK,
     keyring,
     list_keys,
     load_keyring,
     rotate_keys,
+    verify_token,
 )
 from keystead.storage.migrate import upgrade_to_head
 from keystead.storage.models import SigningKeyRow
+from tests.conftest import ISSUER, POSTGRES_URL, need_service
 
 T = ISSUER.rstrip("/")
 
@@ -322,6 +324,31 @@ async def test_other_processes_pick_up_a_rotation(settings: Settings) -> None:
         after = await jwks_kids(client)
         assert after == [before[1], other.keys.next.kid, before[0]]
         assert (await keyring(state)).current.kid == before[1]
+
+
+async def test_an_unknown_kid_triggers_one_bounded_reload(settings: Settings) -> None:
+    clock = FixedClock()
+    claims = {"iss": ISSUER, "sub": "auth0|1", "aud": "api", "exp": clock.now() + 600}
+    async with (
+        running(settings, clock) as (_client, state),
+        running(settings, clock) as (_other_client, other),
+    ):
+        await rotate_keys(other)
+        await rotate_keys(other, force=True)  # a current key this process has never seen
+        token = other.keys.sign(claims)
+        with pytest.raises(InvalidToken, match="unknown key"):
+            await verify_token(state, token)  # checked a moment ago: no reload yet
+        clock.advance(UNKNOWN_KID_RECHECK)
+        assert (await verify_token(state, token, audience="api"))["sub"] == "auth0|1"
+
+        await rotate_keys(other, force=True)  # `next` of the reload: known
+        assert await verify_token(state, other.keys.sign(claims))
+        await rotate_keys(other, force=True)  # unknown again
+        newer = other.keys.sign(claims)
+        with pytest.raises(InvalidToken, match="unknown key"):
+            await verify_token(state, newer)  # just reloaded: made-up kids can't force another
+        with pytest.raises(InvalidToken, match="invalid audience"):
+            await verify_token(state, token, audience="other")
 
 
 async def test_sealed_keys(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:

@@ -76,6 +76,10 @@ def generate_signing_key(now: float) -> tuple[bytes, bytes, str]:
     return pem, cert.public_bytes(serialization.Encoding.DER), kid
 
 
+class UnknownKey(InvalidToken):
+    """The token's kid is not in the ring: maybe retired, maybe rotated in by another process."""
+
+
 @dataclass(frozen=True, eq=False)
 class SigningKey:
     """One key pair, parsed once: signing is the hot path and must not re-read PEM."""
@@ -198,7 +202,7 @@ class KeyRing:
         kid = header.get("kid")
         key = self._by_kid.get(kid) if isinstance(kid, str) else None
         if key is None:
-            raise InvalidToken("token signed with an unknown key")
+            raise UnknownKey("token signed with an unknown key")
         if header.get("alg") != key.alg:
             raise InvalidToken(f"token must be signed with {key.alg}")
         try:

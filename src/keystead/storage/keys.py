@@ -6,7 +6,8 @@ write lock) and only then reads, so two processes starting at once create one ke
 
 Running processes: `keyring(state)` re-reads the (kid, state) pairs at most every
 REFRESH_INTERVAL seconds and reloads the ring when another process rotated, so a rotation reaches
-every worker within a minute. Because `next` is published, and loaded by every worker, before it
+every worker within a minute; `verify_token` re-checks sooner on an unknown kid, but at most every
+UNKNOWN_KID_RECHECK seconds. Because `next` is published, and loaded by every worker, before it
 signs, tokens signed right after a rotation verify everywhere at once.
 """
 
@@ -21,7 +22,14 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keystead.core.keys import PUBLISHED_STATES, KeyRing, KeyState, SigningKey, generate_signing_key
+from keystead.core.keys import (
+    PUBLISHED_STATES,
+    KeyRing,
+    KeyState,
+    SigningKey,
+    UnknownKey,
+    generate_signing_key,
+)
 from keystead.core.sealing import Sealer
 from keystead.deps import AppState
 from keystead.errors import ConfigError, KeysteadError
@@ -30,6 +38,7 @@ from keystead.storage.models import SigningKeyRow
 log = logging.getLogger("keystead")
 
 REFRESH_INTERVAL = 60.0  # seconds between checks for a rotation made by another process
+UNKNOWN_KID_RECHECK = 5.0  # an unknown kid re-checks sooner, but never more often than this
 _CHECKED_AT = "keys.checked_at"  # key in AppState.extras
 _ATTEMPTS = 5
 T = TypeVar("T")
@@ -117,6 +126,30 @@ async def keyring(state: AppState) -> KeyRing:
     if state.clock.now() - state.extras.get(_CHECKED_AT, 0.0) < REFRESH_INTERVAL:
         return ring
     return await refresh_keyring(state)
+
+
+async def verify_token(
+    state: AppState,
+    token: str,
+    *,
+    audience: str | Sequence[str] | None = None,
+    leeway: float = 0,
+) -> dict[str, Any]:
+    """`KeyRing.verify` against our issuer and clock; an unknown kid triggers one reload, at most
+    every UNKNOWN_KID_RECHECK seconds, so a flood of made-up kids cannot flood the database."""
+    ring = await keyring(state)
+    issuer = state.settings.issuer
+    try:
+        return ring.verify(
+            token, issuer=issuer, audience=audience, leeway=leeway, now=state.clock.now()
+        )
+    except UnknownKey:
+        if state.clock.now() - state.extras.get(_CHECKED_AT, 0.0) < UNKNOWN_KID_RECHECK:
+            raise
+    ring = await refresh_keyring(state)
+    return ring.verify(
+        token, issuer=issuer, audience=audience, leeway=leeway, now=state.clock.now()
+    )
 
 
 async def refresh_keyring(state: AppState) -> KeyRing:
