@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from keystead.core.profile import (
     DEFAULT_MAX_BYTES,
@@ -762,3 +765,15 @@ def test_direct_construction_checks_the_schema_and_limits_too():
     for bad in ({"max_depth": 0}, {"max_depth": 101}, {"max_bytes": 0}):
         with pytest.raises(ConfigError, match="out of range"):
             ProfilePolicy(**bad)
+
+
+def test_the_documented_example_parses():
+    doc = (Path(__file__).parents[2] / "docs" / "self-service-profile.md").read_text()
+    settings, clients = (yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S))
+    p = ProfilePolicy.from_tenant(settings | clients)
+    assert p.schema == SCHEMA and p.self_writable_keys == {"theme", "age"}
+    assert (p.max_bytes, p.max_depth, p.audit_values) == (16384, 5, False)
+    portal = p.policy_for_client("SpaClient0000000000000000000001")
+    assert portal.self_writable_keys == {"theme"} and portal.schema == SCHEMA
+    assert not p.current_user_tokens_enabled("KioskClient000000000000000000001")
+    assert p.current_user_tokens_enabled("SpaClient0000000000000000000001")
