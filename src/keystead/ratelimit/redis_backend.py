@@ -12,7 +12,8 @@ When Redis cannot be reached the check does not fail the request. Default (fail-
 process falls back to its own in-memory buckets (per-process limits, security case RE-06) and
 logs one warning per outage. `fail_closed=True` refuses instead (429 with Retry-After). Either way
 Redis is retried after `retry_backoff` seconds (doubling up to `max_backoff`), and shared
-limiting resumes on the first check that reaches it.
+limiting resumes on the first check that reaches it. Keys live under `prefix`; all of one
+request's keys go to one script, so Redis Cluster is not supported (one Redis, or Sentinel).
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class RedisBackend:
         *,
         prefix: str = "keystead:rl:",
         fail_closed: bool = False,
-        retry_backoff: float = 1.0,
-        max_backoff: float = 30.0,
+        retry_backoff: float = 0.5,
+        max_backoff: float = 5.0,
         timeout: float = 0.5,
         max_connections: int = 16,
         fallback: MemoryBackend | None = None,
@@ -150,6 +151,8 @@ class RedisBackend:
                 exc,
                 mode,
             )
+        elif time.monotonic() < self._retry_at:
+            return  # a concurrent check failed too; the next retry is already scheduled
         else:
             self._backoff = min(self._backoff * 2, self.max_backoff)
         self._retry_at = time.monotonic() + self._backoff
