@@ -20,6 +20,7 @@ from keystead.settings import Settings
 from keystead.storage.db import create_engine, session_factory
 from keystead.storage.keys import load_keyring
 from keystead.storage.migrate import upgrade_to_head
+from keystead.storage.seed import seed
 from keystead.web.routes import routes as web_routes
 
 log = logging.getLogger("keystead")
@@ -39,6 +40,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool 
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if migrate:
             await upgrade_to_head(engine)
+            async with state.transaction() as session:
+                await seed(session, settings.issuer, state.clock)
         state.keys = await load_keyring(state)
         try:
             yield

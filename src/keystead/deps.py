@@ -11,7 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from keystead.core.clock import Clock, SystemClock
+from keystead.core.sealing import Sealer
 from keystead.settings import Settings
+from keystead.storage.repositories import Repositories
+from keystead.storage.repositories.logs import SqlLogs
 
 
 @dataclass
@@ -24,6 +27,17 @@ class AppState:
     clock: Clock = field(default_factory=SystemClock)
     keys: Any = None  # keystead.core.keys.KeyRing, loaded at start-up
     extras: dict[str, Any] = field(default_factory=dict)  # rate limiter, template env, …
+
+    @property
+    def sealer(self) -> Sealer:
+        return Sealer(self.settings.secret_key)
+
+    def repos(self, session: AsyncSession) -> Repositories:
+        """Every repository over one session (one request's unit of work)."""
+        return Repositories.over(session, self.clock, self.sealer)
+
+    def logs(self, session: AsyncSession) -> SqlLogs:
+        return SqlLogs(session, self.clock)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

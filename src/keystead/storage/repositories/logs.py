@@ -1,0 +1,93 @@
+"""Log events (contract §10.7): append-only rows; listing for the Management API."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keystead.core.clock import Clock
+from keystead.core.logs import EVENT_TYPES, LogEvent
+from keystead.storage.models import LogEventRow
+from keystead.storage.repositories._common import paged
+
+
+def _new_log_id(now: float) -> str:
+    # Time-ordered (like Auth0's ids): sorting by id follows the date, which checkpoint paging uses.
+    return f"{int(now * 1000):013d}{secrets.token_hex(8)}"
+
+
+@dataclass
+class SqlLogs:
+    session: AsyncSession
+    clock: Clock
+
+    async def record(
+        self,
+        type: str,
+        *,
+        description: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        **data: Any,
+    ) -> LogEvent:
+        """Append one event; `data` holds ip, user_agent, connection, audience, details …"""
+        now = self.clock.now()
+        body = {k: v for k, v in data.items() if v is not None}
+        body["description"] = description or EVENT_TYPES.get(type, type)
+        row = LogEventRow(
+            log_id=_new_log_id(now),
+            date=now,
+            type=type,
+            user_id=user_id,
+            client_id=client_id,
+            data=body,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _to_core(row)
+
+    async def get(self, log_id: str) -> LogEvent | None:
+        row = await self.session.get(LogEventRow, log_id)
+        return _to_core(row) if row else None
+
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        offset: int = 0,
+        limit: int | None = 50,
+        newest_first: bool = True,
+        after_id: str | None = None,
+    ) -> list[LogEvent]:
+        stmt = select(LogEventRow)
+        if user_id is not None:
+            stmt = stmt.where(LogEventRow.user_id == user_id)
+        if after_id is not None:
+            stmt = stmt.where(LogEventRow.log_id > after_id)
+        order = LogEventRow.log_id.desc() if newest_first else LogEventRow.log_id.asc()
+        stmt = paged(stmt.order_by(order), offset, limit)
+        return [_to_core(row) for row in (await self.session.scalars(stmt)).all()]
+
+    async def count(self, *, user_id: str | None = None) -> int:
+        stmt = select(func.count()).select_from(LogEventRow)
+        if user_id is not None:
+            stmt = stmt.where(LogEventRow.user_id == user_id)
+        return int(await self.session.scalar(stmt) or 0)
+
+
+def _to_core(row: LogEventRow) -> LogEvent:
+    data = dict(row.data or {})
+    description = str(data.pop("description", ""))
+    return LogEvent(
+        log_id=row.log_id,
+        date=row.date,
+        type=row.type,
+        description=description,
+        user_id=row.user_id,
+        client_id=row.client_id,
+        data=data,
+    )
