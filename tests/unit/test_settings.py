@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import fields
+from pathlib import Path
+
 import pytest
 
 from keystead.errors import ConfigError
@@ -98,3 +102,10 @@ def test_flags_override_env_and_none_keeps_env():
 def test_with_defaults_is_idempotent():
     once = Settings(issuer="https://id.example.com").with_defaults()
     assert once.with_defaults() == once
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `KEYSTEAD_")]
+    documented = {name for line in table for name in re.findall(r"`KEYSTEAD_([A-Z_]+)`", line)}
+    assert documented == {f.name.upper() for f in fields(Settings)}
