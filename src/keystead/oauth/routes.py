@@ -7,9 +7,9 @@ from starlette.routing import BaseRoute, Route
 from keystead.oauth import discovery
 
 routes: list[BaseRoute] = [
-    Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
-    Route("/.well-known/oauth-authorization-server", discovery.openid_configuration, methods=["GET"]),
-    Route("/.well-known/jwks.json", discovery.jwks, methods=["GET"]),
+    Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET", "OPTIONS"]),
+    Route("/.well-known/oauth-authorization-server", discovery.openid_configuration, methods=["GET", "OPTIONS"]),
+    Route("/.well-known/jwks.json", discovery.jwks, methods=["GET", "OPTIONS"]),
     Route("/healthz", discovery.healthz, methods=["GET"]),
     Route("/readyz", discovery.readyz, methods=["GET"]),
 ]
