@@ -145,7 +145,7 @@ def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("use either --tls-cert/--tls-key or --dev-tls, not both")
     check_database_url(settings.database_url)
     if settings.tenant_file:
-        check_readable(settings.tenant_file, "tenant file")
+        check_tenant_file(settings.tenant_file)
     certfile, keyfile, ca_path = _tls_files(settings)
     server.check_port_free(settings.host, settings.port)
 
@@ -217,7 +217,7 @@ def _warn_no_secret_key() -> None:
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     check_database_url(settings.database_url)
-    check_readable(args.file, "tenant file")
+    check_tenant_file(args.file)
     _command_logging(settings)
 
     async def go() -> str:
@@ -310,20 +310,15 @@ def cmd_dev_ca(_args: argparse.Namespace, settings: Settings) -> int:
 
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """The server's own start-up (migrations, keys) plus seeding, without serving."""
+    """The server's own start-up (migrations, seed records, keys) without serving."""
     from keystead.app import create_app
-    from keystead.storage.seed import seed
 
     app = create_app(settings)
     lifespan = app.router.lifespan_context(app)
-    state: AppState = app.state.keystead
     with _database_errors(settings.database_url):
         await lifespan.__aenter__()
     try:
-        # Idempotent; the system Management API must exist before a tenant grants on it.
-        async with state.transaction() as session:
-            await seed(session, settings.issuer, state.clock)
-        yield state
+        yield app.state.keystead
     finally:
         await lifespan.__aexit__(None, None, None)
 
@@ -349,16 +344,12 @@ def check_database_url(database_url: str) -> None:
     check_sqlite_file(async_url(database_url))
 
 
-def check_readable(path: str, what: str) -> None:
-    if not os.path.exists(path):
-        raise ConfigError(f"{what} {path} does not exist")
-    if not os.path.isfile(path):
-        raise ConfigError(f"{what} {path} is not a file")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"{what} {path} is not readable: {exc.strerror}") from None
+def check_tenant_file(path: str) -> None:
+    """Read and validate the file before any database work; `apply` parses it again."""
+    from keystead.core.tenant import parse_tenant
+    from keystead.storage.tenant import read_tenant_file
+
+    parse_tenant(read_tenant_file(path), source=path, environ=os.environ)
 
 
 def shown_url(database_url: str) -> str:

@@ -50,6 +50,8 @@ def _cases(tmp: Path, busy_port: int) -> dict[str, tuple[list[str], dict[str, st
     other = ensure_dev_tls(tmp / "other")  # a valid key that belongs to another certificate
     (tmp / "not-sqlite.db").write_bytes(b"hello, this is not a database" * 10)
     _corrupt_sqlite(tmp / "corrupt.db")
+    bad_tenant = tmp / "bad-tenant.yaml"
+    bad_tenant.write_text("clients:\n  - name: x\n    app_type: nope\n")
     serve = ["serve", "--db", db, "--data-dir", str(tmp / "data")]
     dead_pg = "postgresql://postgres@127.0.0.1:1/keystead"
     return {
@@ -80,14 +82,19 @@ def _cases(tmp: Path, busy_port: int) -> dict[str, tuple[list[str], dict[str, st
         "missing tenant file (serve)": (
             [*serve, "--tenant", str(tmp / "nope.yaml")],
             {},
-            "tenant file",
+            "nope.yaml: tenant file not found",
         ),
         "missing tenant file (apply)": (
             ["apply", "--db", db, str(tmp / "nope.yaml")],
             {},
-            "does not exist",
+            "tenant file not found",
         ),
-        "tenant file is a directory": ([*serve, "--tenant", str(tmp)], {}, "is not a file"),
+        "tenant file is a directory": ([*serve, "--tenant", str(tmp)], {}, "is a directory"),
+        "tenant file invalid": (
+            ["apply", "--db", db, str(bad_tenant)],
+            {},
+            "bad-tenant.yaml: clients[0].app_type: must be one of",
+        ),
         "tls cert garbage": (
             [*serve, "--tls-cert", str(garbage), "--tls-key", str(tls.key)],
             {},
@@ -129,6 +136,7 @@ CASE_NAMES = [
     "unknown serve option", "no command", "port not a number", "port out of range",
     "bad env value", "bad log level", "unsupported db", "not a sqlite file",
     "unreachable postgres", "missing tenant file (apply)", "tenant file is a directory",
+    "tenant file invalid",
     "tls key garbage", "tls key of another cert", "tls file missing", "tls cert without key",
     "tls and dev tls", "keys without action", *IN_SUBPROCESS,
 ]  # fmt: skip
