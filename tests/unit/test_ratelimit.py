@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import MutableMapping
+from typing import Any
+
 import pytest
 
 from keystead.core.clock import FixedClock
@@ -21,7 +25,13 @@ from keystead.core.ratelimit import (
 )
 from keystead.errors import ConfigError
 from keystead.ratelimit import Limiter, MemoryBackend, rate_limit_headers, too_many_requests_body
-from keystead.ratelimit.asgi import AuthenticationRateLimited, ManagementRateLimited, enforce
+from keystead.ratelimit.asgi import (
+    AuthenticationRateLimited,
+    ManagementRateLimited,
+    enforce,
+    send_too_many_requests,
+)
+from keystead.ratelimit.redis_backend import RedisBackend
 
 T0 = 1_700_000_000.0
 PER_MIN_10 = BucketSpec(burst=10, refill=5, per_seconds=60)  # Auth0's /userinfo figure
@@ -353,3 +363,32 @@ async def test_enforce_returns_headers_then_raises_the_apis_own_error(clock: Fix
         await enforce(limiter, ip, api="authentication")
     assert refused.value.body() == {"error": "too_many_requests", "error_description": DETAIL}
     assert refused.value.headers["x-ratelimit-reset"] == str(int(T0) + 1)
+
+
+async def test_send_too_many_requests_writes_the_429_on_asgi(clock: FixedClock) -> None:
+    limiter = make_limiter(clock, management_tenant="1/s")
+    await enforce(limiter, limiter.management(client_id="m2m"), api="management")
+    with pytest.raises(ManagementRateLimited) as caught:
+        await enforce(limiter, limiter.management(client_id="m2m"), api="management")
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await send_too_many_requests(send, caught.value)
+    start, body = sent
+    assert start["status"] == 429
+    headers = dict(start["headers"])
+    assert headers[b"retry-after"] == b"1"
+    assert headers[b"x-ratelimit-limit"] == b"1"
+    assert headers[b"x-ratelimit-reset"] == str(int(T0) + 1).encode()
+    assert json.loads(body["body"])["message"] == "Global limit has been reached"
+    assert headers[b"content-length"] == str(len(body["body"])).encode()
+
+
+async def test_create_picks_the_backend_from_the_redis_url(clock: FixedClock) -> None:
+    memory = Limiter.create(preset("self-hosted"), clock=clock)
+    assert isinstance(memory.backend, MemoryBackend)
+    shared = Limiter.create(preset("self-hosted"), redis_url="redis://127.0.0.1:1/0")
+    assert isinstance(shared.backend, RedisBackend)
+    await shared.aclose()

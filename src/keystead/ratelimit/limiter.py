@@ -49,6 +49,7 @@ class Limiter:
         *,
         redis_url: str = "",
         fail_closed: bool = False,
+        redis_prefix: str = "keystead:rl:",
         clock: Clock | None = None,
     ) -> Limiter:
         """In-process unless `redis_url` (KEYSTEAD_REDIS_URL) names a shared store."""
@@ -56,7 +57,8 @@ class Limiter:
             return cls(limits, MemoryBackend(), clock)
         from keystead.ratelimit.redis_backend import RedisBackend  # only needed with Redis
 
-        return cls(limits, RedisBackend(redis_url, fail_closed=fail_closed), clock)
+        backend = RedisBackend(redis_url, prefix=redis_prefix, fail_closed=fail_closed)
+        return cls(limits, backend, clock)
 
     async def check(
         self, buckets: Sequence[Bucket | tuple[str, BucketSpec]], cost: int = 1
