@@ -203,6 +203,13 @@ def with_client(**fields: object) -> dict[str, object]:
         # settings
         ({"settings": ["x"]}, "tenant.yaml: settings: must be a mapping"),
         ({"settings": {"default_audience": 5}}, "settings.default_audience: must be a string"),
+        ({"settings": {"self_service": {"user_metadata": {"writable": 5}}}},
+         "tenant.yaml: settings.self_service.user_metadata.writable must be a list"),
+        ({"settings": {"rateLimits": {"preset": "nope"}}},
+         "tenant.yaml: settings.rateLimits: unknown rate-limit preset 'nope'"),
+        ({"settings": {"rateLimits": {"foo": 1}}}, "tenant.yaml: settings.rateLimits.foo: unknown"),
+        ({"clients": [{**SPA, "self_service": {"bogus": 1}}]},
+         "tenant.yaml: clients.spa1.self_service: unknown key 'bogus'"),
     ],
 )  # fmt: skip
 def test_errors_name_file_entry_and_field(doc: object, message: str) -> None:
@@ -402,6 +409,18 @@ def test_passthrough_fields_are_kept_and_secrets_hidden_from_repr() -> None:
     assert "very-secret-value" not in repr(spec)
     spec = parse({"users": [{**USER, "password": "hidden password 1"}]})
     assert "hidden password 1" not in repr(spec)
+
+
+def test_self_service_blocks_are_validated_and_kept() -> None:
+    block = {"user_metadata": {"writable": ["theme"], "max_bytes": 2048}}
+    spec = parse(
+        {
+            "settings": {"self_service": block, "rateLimits": {"preset": "auth0-free"}},
+            "clients": [{**SPA, "self_service": {"current_user_tokens": False}}],
+        }
+    )
+    assert spec.settings["self_service"] == block
+    assert spec.clients[0].config()["self_service"] == {"current_user_tokens": False}
 
 
 def test_user_fields_left_out_stay_unset() -> None:

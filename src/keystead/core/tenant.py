@@ -35,6 +35,8 @@ from keystead.core.clients import (
     RefreshTokenPolicy,
 )
 from keystead.core.passwords import PasswordPolicy, is_supported_hash
+from keystead.core.profile import ProfilePolicy
+from keystead.core.ratelimit import parse_rate_limits
 from keystead.core.users import DATABASE_CONNECTION
 from keystead.errors import ConfigError
 
@@ -60,7 +62,7 @@ CLIENT_PASSTHROUGH = frozenset(
         "initiate_login_uri", "logo_uri", "sso", "sso_disabled", "organization_usage",
         "organization_require_behavior", "is_token_endpoint_ip_header_trusted",
         "custom_login_page_on", "allowed_clients", "client_aliases", "native_social_login",
-        "mobile", "oidc_logout",
+        "mobile", "oidc_logout", "self_service",
     }
 )  # fmt: skip
 RESOURCE_SERVER_PASSTHROUGH = frozenset({"consent_policy", "allow_online_access"})
@@ -281,6 +283,7 @@ def parse_tenant(
     )
     _check_unique(spec)
     _check_references_within_file(spec)
+    _check_policies(spec)
     return spec
 
 
@@ -1009,3 +1012,22 @@ def _check_references_within_file(spec: TenantSpec) -> None:
                     f"{role.at}.permissions[{i}].permission_name",
                     f"{p.permission_name!r} is not a scope of {p.resource_server_identifier}",
                 )
+
+
+def _check_policies(spec: TenantSpec) -> None:
+    """Settings other modules read at run time must already be valid when the file is applied."""
+    overrides = {
+        c.client_id or c.name: c.extra["self_service"]
+        for c in spec.clients
+        if c.extra.get("self_service") is not None
+    }
+    try:
+        ProfilePolicy.from_config(spec.settings.get("self_service"), clients=overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.source}: {exc}") from None
+    if "rateLimits" in spec.settings:
+        try:
+            parse_rate_limits(spec.settings["rateLimits"])
+        except ConfigError as exc:
+            where = "settings." if str(exc).startswith("rateLimits") else "settings.rateLimits: "
+            raise ConfigError(f"{spec.source}: {where}{exc}") from None
