@@ -61,8 +61,19 @@ def serving(tmp: Path, *args: str, verify: ssl.SSLContext | bool = True) -> Iter
     assert proc.returncode == 0, log.read_text()
 
 
-def test_serve_answers_discovery_and_jwks(tmp_path):
-    with serving(tmp_path) as base:
+TENANT = """\
+clients:
+  - client_id: SmokeTestM2M00000000000000000001
+    name: Smoke test
+    app_type: non_interactive
+    client_secret: smoke-test-secret
+    grant_types: [client_credentials]
+"""
+
+
+def test_serve_applies_the_tenant_and_answers_discovery_and_jwks(tmp_path):
+    (tmp_path / "tenant.yaml").write_text(TENANT)
+    with serving(tmp_path, "--tenant", str(tmp_path / "tenant.yaml")) as base:
         discovery = httpx.get(f"{base}/.well-known/openid-configuration").json()
         jwks = httpx.get(discovery["jwks_uri"]).json()
     assert discovery["issuer"] == f"{base}/"
@@ -70,6 +81,7 @@ def test_serve_answers_discovery_and_jwks(tmp_path):
     assert jwks["keys"] and all(key["kid"] for key in jwks["keys"])
     output = (tmp_path / "serve.log").read_text()
     assert f"issuer     {base}/" in output
+    assert "tenant.yaml: clients 1 created" in output
     assert "KEYSTEAD_SECRET_KEY is not set" in output
 
 
