@@ -16,7 +16,6 @@ the file is applied, so one file works for any host and port.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -37,6 +36,7 @@ from keystead.core.clients import (
 from keystead.core.passwords import PasswordPolicy, is_supported_hash
 from keystead.core.profile import ProfilePolicy
 from keystead.core.ratelimit import parse_rate_limits
+from keystead.core.redirects import callback_url_problem, host_matches, is_loopback_host, split_url
 from keystead.core.users import DATABASE_CONNECTION
 from keystead.errors import ConfigError
 
@@ -396,54 +396,26 @@ def expand_env(
 
 # --- field checks ------------------------------------------------------------------------------
 
-_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob", "about"})
 
-
-def is_loopback_host(host: str) -> bool:
-    """localhost (RFC 6761 §6.3) or a loopback IP literal; `localhost.evil.example` is not."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def url_error(url: str, *, app_type: str, origin: bool = False) -> str | None:
-    """Why `url` cannot be registered as a callback, logout URL (or, with `origin`, a web origin);
-    None when it can. Security case AZ-05; RFC 6749 §3.1.2; RFC 8252 §7.1, §7.3."""
-    if not url or any(c.isspace() or ord(c) < 0x20 for c in url):
-        return f"{url!r} must be a URL without spaces or control characters"
-    if "*" in url:
-        return f"{url!r}: wildcards are not allowed, list each URL (redirects match exactly)"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        return f"{url!r} is not a valid URL"
-    scheme = parts.scheme.lower()
-    if scheme in _FORBIDDEN_SCHEMES:
-        return f"{url!r}: the {scheme}: scheme is not allowed"
-    if parts.fragment or "#" in url:
-        return f"{url!r} must not contain a fragment (#…)"
-    if scheme not in ("http", "https"):
-        # RFC 8252 §7.1: native apps may use a private-use, reverse-domain scheme.
-        if app_type == "native" and not origin and "." in scheme and (parts.path or parts.netloc):
-            return None
-        return f"{url!r} must be an absolute http(s) URL"
-    if not parts.hostname:
-        return f"{url!r} has no host"
-    if parts.username is not None or parts.password is not None:
-        return f"{url!r} must not contain credentials"
-    if scheme == "http" and not is_loopback_host(parts.hostname):
-        return (
-            f"{url!r}: http:// is only allowed for localhost and loopback addresses, use https://"
-        )
-    if origin and (parts.path or parts.query):
+def url_error(url: str, *, origin: bool = False) -> str | None:
+    """Why `url` cannot be registered as a callback or logout URL (or, with `origin`, as a web
+    origin); None when it can. The Management API's rules (core/redirects.py, security case
+    AZ-05): no fragment, no script schemes, http only for loopback hosts, `*` only as Auth0's
+    left-most-label wildcard."""
+    if not origin:
+        problem = callback_url_problem(url)
+        return f"{url!r} {problem}" if problem else None
+    parts = split_url(url)
+    if parts is None or parts.scheme.lower() not in ("http", "https"):
+        return f"{url!r} must be an http(s) origin like https://app.example.com"
+    if parts.path or parts.query is not None or parts.fragment is not None:
         return (
             f"{url!r} must be an origin: scheme, host and port only, like https://app.example.com"
         )
+    if "*" in parts.host and not host_matches(parts.host, parts.host.replace("*", "x", 1)):
+        return f"{url!r} may only use * in the left-most label of a host with at least three labels"
+    if parts.scheme.lower() == "http" and not is_loopback_host(parts.host):
+        return f"{url!r} must use https unless the host is a loopback address"
     return None
 
 
@@ -567,7 +539,7 @@ class _Entry:
                 out.append(item)
         return tuple(out)
 
-    def urls(self, key: str, app_type: str, *, origin: bool = False) -> tuple[str, ...]:
+    def urls(self, key: str, *, origin: bool = False) -> tuple[str, ...]:
         value = self.raw(key)
         if value is not None and not isinstance(value, list):
             raise self.error(
@@ -575,7 +547,7 @@ class _Entry:
             )
         urls = self.strings(key, max_len=2048)
         for i, url in enumerate(urls):
-            problem = url_error(url, app_type=app_type, origin=origin)
+            problem = url_error(url, origin=origin)
             if problem:
                 raise self.error(f"{key}[{i}]", problem)
         return urls
@@ -717,10 +689,10 @@ class _Parser:
             token_endpoint_auth_method=cast(AuthMethod, method),
             description=e.text("description", 140),
             is_first_party=e.boolean("is_first_party", True),
-            callbacks=e.urls("callbacks", app_type),
-            allowed_logout_urls=e.urls("allowed_logout_urls", app_type),
-            web_origins=e.urls("web_origins", app_type, origin=True),
-            allowed_origins=e.urls("allowed_origins", app_type, origin=True),
+            callbacks=e.urls("callbacks"),
+            allowed_logout_urls=e.urls("allowed_logout_urls"),
+            web_origins=e.urls("web_origins", origin=True),
+            allowed_origins=e.urls("allowed_origins", origin=True),
             grant_types=grant_types,
             refresh_token=refresh_token,
             jwt_configuration=jwt_configuration,
