@@ -18,13 +18,14 @@ request's keys go to one script, so Redis Cluster is not supported (one Redis, o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -85,12 +86,10 @@ class RedisBackend:
         fallback: MemoryBackend | None = None,
     ) -> None:
         if isinstance(redis, str):
-            # A burst of requests queues for a few connections instead of opening one each; no
-            # client-side retries, so an outage is noticed within one timeout, not ten.
-            pool = BlockingConnectionPool.from_url(
+            # No client-side retries: an outage is noticed within one timeout, not ten.
+            pool = ConnectionPool.from_url(
                 redis,
                 max_connections=max_connections,
-                timeout=timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 0),
@@ -103,6 +102,9 @@ class RedisBackend:
         self.max_backoff = max_backoff
         self.fallback = MemoryBackend() if fallback is None else fallback
         self._script = redis.register_script(CHECK_SCRIPT)
+        # A burst of checks queues for the pool's connections rather than opening one each
+        # (cheaper than redis-py's blocking pool when uncontended).
+        self._slots = asyncio.Semaphore(max_connections)
         self._down_since: float | None = None  # monotonic; None while Redis answers
         self._retry_at = 0.0
         self._backoff = retry_backoff
@@ -114,23 +116,25 @@ class RedisBackend:
     async def check(self, buckets: Sequence[Bucket], now: float, cost: int = 1) -> Decision:
         if not buckets:
             return UNLIMITED
-        if self._down_since is not None and time.monotonic() < self._retry_at:
-            return self._unavailable(buckets, now, cost)
         keys = [self.prefix + b.key for b in buckets]
         args: list[Any] = [repr(float(now)), cost, EPSILON]
         for b in buckets:
             args += (b.spec.burst, repr(b.spec.rate))
-        try:
+        async with self._slots:
+            # Checked after queueing too: those queued behind the failure need not wait it out.
+            if self._down_since is not None and time.monotonic() < self._retry_at:
+                return self._unavailable(buckets, now, cost)
             try:
-                reply = await self._script(keys=keys, args=args)
-            except RedisConnectionError:
-                # A pooled connection that Redis closed (restart, idle timeout) fails once; a
-                # fresh one decides whether Redis is really gone. Should the lost call have run,
-                # this draws twice: conservative, and only on a dropped connection.
-                reply = await self._script(keys=keys, args=args)
-        except (TimeoutError, RedisError, OSError) as exc:
-            self._went_down(exc)
-            return self._unavailable(buckets, now, cost)
+                try:
+                    reply = await self._script(keys=keys, args=args)
+                except RedisConnectionError:
+                    # A pooled connection that Redis closed (restart, idle timeout) fails once;
+                    # a fresh one tells whether Redis is really gone. Should the lost call have
+                    # run, this draws twice: conservative, and only on a dropped connection.
+                    reply = await self._script(keys=keys, args=args)
+            except (TimeoutError, RedisError, OSError) as exc:
+                self._went_down(exc)
+                return self._unavailable(buckets, now, cost)
         if self._down_since is not None:
             log.warning(
                 "rate-limit store reachable again after %.1f s; shared limits resumed",
