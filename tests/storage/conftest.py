@@ -12,12 +12,12 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from tests.conftest import ISSUER, POSTGRES_URL, need_service
 
 from keystead.core.clock import FixedClock
 from keystead.core.sealing import Sealer
@@ -25,9 +25,16 @@ from keystead.storage.db import async_url, create_engine
 from keystead.storage.migrate import upgrade
 from keystead.storage.repositories import Repositories
 from keystead.storage.seed import seed
+from tests.conftest import ISSUER, POSTGRES_URL, need_service
 
 BACKENDS = ["sqlite", "postgresql"]
 SECRET_KEY = "storage-tests-secret-key"
+
+
+def _run_admin(sql: str) -> None:
+    # In a thread of its own: callers may be inside a running event loop (async fixtures).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _admin(sql)).result()
 
 
 async def _admin(sql: str) -> None:
@@ -49,7 +56,7 @@ class Scratch:
         need_service("PostgreSQL", bool(POSTGRES_URL), "set KEYSTEAD_TEST_POSTGRES_URL")
         name = f"keystead_test_{os.getpid()}_{secrets.token_hex(4)}"
         try:
-            asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+            _run_admin(f'CREATE DATABASE "{name}"')
         except OSError as exc:  # refused or unreachable
             need_service("PostgreSQL", False, f"{POSTGRES_URL}: {exc}")
         self.names.append(name)
@@ -57,7 +64,7 @@ class Scratch:
 
     def drop_all(self) -> None:
         for name in self.names:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

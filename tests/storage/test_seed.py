@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from tests.conftest import ISSUER
 
 from keystead.core.apis import ClientGrant
 from keystead.core.clients import Client
@@ -20,6 +19,7 @@ from keystead.storage.migrate import upgrade_to_head
 from keystead.storage.models import ConnectionRow, ResourceServerRow
 from keystead.storage.repositories import Repositories
 from keystead.storage.seed import management_scopes, seed
+from tests.conftest import ISSUER
 
 CURRENT_USER_SCOPES = {
     "read:current_user",

@@ -126,13 +126,10 @@ class SqlRoles:
 
     async def _add(self, model: Any, owner: Any, owner_id: str, pairs: Sequence[Pair]) -> None:
         await self._check_apis(pairs)
-        have = set(
-            (await self.session.execute(
-                select(model.resource_server_identifier, model.permission_name).where(
-                    owner == owner_id
-                )
-            )).tuples()
-        )  # fmt: skip
+        held = select(model.resource_server_identifier, model.permission_name).where(
+            owner == owner_id
+        )
+        have = {(row[0], row[1]) for row in await self.session.execute(held)}
         for identifier, name in pairs:
             if (identifier, name) not in have:
                 self.session.add(
