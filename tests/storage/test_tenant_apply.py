@@ -255,6 +255,11 @@ BAD_REFERENCES = [
         "users[0].user_id: alice@example.com already exists as auth0|",
     ),
     (
+        {"clients": [{"name": "Demo SPA", "app_type": "spa"},
+                     {"client_id": SPA_ID, "name": "SPA renamed", "app_type": "spa"}]},
+        f"clients[0].name: the client named 'Demo SPA' is {SPA_ID}, which clients[1] defines",
+    ),
+    (
         {"settings": {"default_audience": "https://unknown.example/"}},
         "settings.default_audience: no API with identifier https://unknown.example/",
     ),

@@ -110,8 +110,9 @@ def with_client(**fields: object) -> dict[str, object]:
         (with_client(client_metadata={f"k{i}": "v" for i in range(11)}),
          "clients[2].client_metadata: must have at most 10 keys"),
         ({"clients": [{"name": "A"}, {"name": "A"}]},
-         "clients[1].name: a client of this name without a client_id is already defined by "
-         "clients[0]"),
+         "clients[0].name: clients[1] has the same name: give this entry a client_id"),
+        ({"clients": [{"client_id": "a1", "name": "A"}, {"name": "A"}]},
+         "clients[1].name: clients[0] has the same name: give this entry a client_id"),
         # resource servers
         ({"resourceServers": [{"name": "no id"}]}, "resourceServers[0].identifier: is required"),
         ({"resourceServers": [{"identifier": "{issuer}api/v2/"}]},

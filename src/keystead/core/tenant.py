@@ -951,12 +951,15 @@ def _check_unique(spec: TenantSpec) -> None:
             seen[k] = item.at
 
     once(spec.clients, lambda c: c.client_id, "this client_id", "client_id")
-    once(
-        spec.clients,
-        lambda c: c.name if c.client_id is None else None,
-        "a client of this name without a client_id",
-        "name",
-    )
+    # A client without a client_id is found by name, so its name must be unique in the file.
+    for c in spec.clients:
+        twin = next((o for o in spec.clients if o is not c and o.name == c.name), None)
+        if c.client_id is None and twin is not None:
+            raise spec.error(
+                f"{c.at}.name",
+                f"{twin.at} has the same name: give this entry a client_id "
+                "(clients without one are found by name)",
+            )
     once(spec.resource_servers, lambda r: r.identifier, "this identifier", "identifier")
     once(
         spec.client_grants, lambda g: (g.client_id, g.audience), "a grant for this client and "

@@ -308,7 +308,15 @@ class _Run:
                 f"{c.at}.name",
                 f"{len(rows)} clients are named {c.name!r}: give this entry a client_id",
             )
-        return rows[0] if rows else None
+        row = rows[0] if rows else None
+        claimed = {other.client_id: other.at for other in self.spec.clients}
+        if row is not None and row.client_id in claimed:
+            raise self.error(
+                f"{c.at}.name",
+                f"the client named {c.name!r} is {row.client_id}, which "
+                f"{claimed[row.client_id]} defines: give this entry a client_id",
+            )
+        return row
 
     def _store_secret(self, row: ClientRow, c: ClientSpec) -> tuple[bool, str | None]:
         """Set the row's secret from the file, keep the stored one, or generate one.
