@@ -666,8 +666,9 @@ class _Parser:
             )
         secret = e.optional("client_secret", 1024)
         if secret is not None and method == "none":
-            raise e.error("client_secret", "a public client (token_endpoint_auth_method none) "
-                          "has no secret")  # fmt: skip
+            raise e.error(
+                "client_secret", "a public client (token_endpoint_auth_method none) has no secret"
+            )
         if secret is not None and not secret:
             raise e.error("client_secret", "must not be empty")
         grant_types = e.strings("grant_types", DEFAULT_GRANT_TYPES[app_type])
@@ -769,8 +770,11 @@ class _Parser:
     def resource_server(self, e: _Entry) -> ResourceServerSpec:
         identifier = e.required("identifier", 600)
         if identifier == MANAGEMENT_API_PLACEHOLDER:
-            raise e.error("identifier", "the Management API is built in and cannot be redefined "
-                          "(give clients access to it with clientGrants)")  # fmt: skip
+            raise e.error(
+                "identifier",
+                "the Management API is built in and cannot be redefined "
+                "(give clients access to it with clientGrants)",
+            )
         alg = e.choice("signing_alg", ("RS256", "HS256"), "RS256")
         secret = e.optional("signing_secret", 1024)
         if alg == "HS256" and (secret is None or len(secret) < 16):
@@ -842,8 +846,9 @@ class _Parser:
         description = e.text("description", 1000)
         perms = e.raw("permissions")
         if perms is not None and not isinstance(perms, list):
-            raise e.error("permissions", "must be a list of "
-                          "{resource_server_identifier, permission_name}")  # fmt: skip
+            raise e.error(
+                "permissions", "must be a list of {resource_server_identifier, permission_name}"
+            )
         permissions: list[RolePermission] = []
         for i, item in enumerate(perms or []):
             p = _Entry(self.source, f"{e.at}.permissions[{i}]", item)
@@ -962,9 +967,11 @@ def _check_unique(spec: TenantSpec) -> None:
             )
     once(spec.resource_servers, lambda r: r.identifier, "this identifier", "identifier")
     once(
-        spec.client_grants, lambda g: (g.client_id, g.audience), "a grant for this client and "
-        "audience", "audience"
-    )  # fmt: skip
+        spec.client_grants,
+        lambda g: (g.client_id, g.audience),
+        "a grant for this client and audience",
+        "audience",
+    )
     once(spec.roles, lambda r: r.name, "a role of this name", "name")
     once(spec.users, lambda u: u.email, "this email", "email")
     once(spec.users, lambda u: u.user_id, "this user_id", "user_id")
