@@ -7,8 +7,10 @@ import asyncio
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+import keystead.storage.migrate as migrate_module
 from keystead.storage.db import Base, create_engine
 from keystead.storage.migrate import (
     alembic_config,
@@ -89,5 +91,27 @@ async def test_foreign_keys_are_enforced_again_after_migrating(fresh_url: str) -
             )
             with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
                 await conn.execute(insert)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failed_upgrade_changes_nothing(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_upgrade = migrate_module._upgrade_on
+
+    def upgrade_then_fail(connection: Connection, revision: str = "head") -> None:
+        real_upgrade(connection, revision)
+        raise RuntimeError("disk full")
+
+    engine = create_engine(fresh_url)
+    try:
+        monkeypatch.setattr(migrate_module, "_upgrade_on", upgrade_then_fail)
+        with pytest.raises(RuntimeError, match="disk full"):
+            await upgrade_to_head(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(lambda c: inspect(c).get_table_names()) == []
+            if conn.dialect.name == "sqlite":
+                assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
     finally:
         await engine.dispose()

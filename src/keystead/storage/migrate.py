@@ -51,15 +51,15 @@ async def locked_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     """A connection inside a transaction holding the migration lock; committed on success."""
     async with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations drop and recreate tables: with foreign keys enforced, dropping a
+            # parent would cascade-delete its children. The pragma only works outside a
+            # transaction, hence before BEGIN.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         try:
-            if sqlite:
-                # Batch migrations drop and recreate tables: with foreign keys enforced, dropping
-                # a parent would cascade-delete its children. The pragma only works outside a
-                # transaction, hence before BEGIN.
-                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             yield conn
             if sqlite:
                 broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
@@ -68,8 +68,18 @@ async def locked_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
             await conn.commit()
         finally:
             if sqlite:
-                # Drop the connection rather than return it to the pool with foreign keys off.
-                await conn.invalidate()
+                await _foreign_keys_back_on(conn)
+
+
+async def _foreign_keys_back_on(conn: AsyncConnection) -> None:
+    try:
+        await conn.rollback()  # no-op after a commit
+        await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        await conn.commit()
+    except Exception:
+        # Never hand the pool a connection without foreign keys (a new one gets the pragmas).
+        await conn.invalidate()
+        raise
 
 
 def _upgrade_on(connection: Connection, revision: str = "head") -> None:
