@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keystead.core.clients import Client, RefreshTokenPolicy
+from keystead.core.clients import AppType, Client, RefreshTokenPolicy
 from keystead.core.clock import FixedClock
 from keystead.core.ports import ProtectedRecord
 from keystead.core.sealing import Sealer
@@ -121,7 +121,8 @@ async def test_update_replaces_fields_and_keeps_the_secret(
 
 async def test_list_filters_and_pages(repos: Repositories, clock: FixedClock) -> None:
     ids = []
-    for i, app_type in enumerate(["spa", "non_interactive", "regular_web", "spa"]):
+    app_types: list[AppType] = ["spa", "non_interactive", "regular_web", "spa"]
+    for i, app_type in enumerate(app_types):
         clock.advance(1)
         client = replace(M2M, name=f"c{i}", app_type=app_type, is_first_party=i != 2)
         ids.append((await repos.clients.create(client)).client_id)
