@@ -1,0 +1,424 @@
+"""Management API users (contract §9.2, §9.4, §9.5): list, read, create, update, delete.
+
+Scopes and ownership were settled by management/api.py before any handler here runs; a
+handler acts on `caller.target_user_id` and applies only the field-level rules (§8.3 item 4)
+and the self-service profile policy (core/profile.py) to what is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any, Final
+from urllib.parse import quote
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keystead.core import policy
+from keystead.core.passwords import PasswordPolicy, hash_password
+from keystead.core.ports import Connection
+from keystead.core.profile import ProfilePolicy, check_metadata_write, merge_metadata
+from keystead.core.users import User
+from keystead.deps import AppState, get_state
+from keystead.errors import AlreadyExists, BadRequest, Conflict, NotFound, RecordNotFound
+from keystead.management.api import Caller, json_response
+from keystead.management.bodies import (
+    CREATE_USER,
+    UPDATE_USER,
+    check_app_metadata,
+    check_update_combinations,
+    payload_error,
+    read_body,
+)
+from keystead.management.params import (
+    InvalidQuery,
+    parse_page,
+    parse_projection,
+    parse_sort,
+    query_error,
+)
+from keystead.management.serialize import user_json, users_json
+from keystead.storage.models import UserRow
+from keystead.storage.repositories import Repositories
+from keystead.storage.repositories.users import normal_email, to_user
+
+NOT_FOUND: Final = "The user does not exist."
+# Strategies whose users the API may create (§9.4) and the provider prefix of their ids.
+PROVIDERS: Final = {"auth0": "auth0", "email": "email", "sms": "sms"}
+NOT_CREATABLE: Final = (
+    "Connection does not support user creation through the API. "
+    "It must either be a database or passwordless connection."
+)
+NO_USERNAME: Final = "Cannot set username for connection without requires_username."
+SORTABLE: Final = frozenset(
+    {
+        "user_id", "email", "email_verified", "username", "phone_number", "name", "nickname",
+        "given_name", "family_name", "created_at", "updated_at", "last_login", "logins_count",
+        "blocked",
+    }
+)  # fmt: skip
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+async def get_user(request: Request, caller: Caller) -> Response:
+    projection = parse_projection(request.query_params)
+    state = get_state(request)
+    async with state.transaction() as session:
+        user = await _find(state.repos(session), caller)
+    return json_response(_show(user, caller, projection))
+
+
+async def get_users_by_email(request: Request, caller: Caller) -> Response:
+    """Exact match on the stored (lower-cased) email, across connections (§9.2)."""
+    query = request.query_params
+    projection = parse_projection(query)
+    email = query.get("email")
+    if not email:
+        raise query_error("Missing required property: email")
+    async with get_state(request).transaction() as session:
+        rows = await session.scalars(
+            select(UserRow)
+            .where(UserRow.email == normal_email(email))
+            .order_by(UserRow.created_at, UserRow.user_id)
+        )
+        users = [to_user(row) for row in rows]
+    return json_response(users_json(users, idp_tokens=_idp(caller), projection=projection))
+
+
+async def list_users(request: Request, caller: Caller) -> Response:
+    """GET /users (§9.3) without `q` for now: the listing in created order, paged."""
+    query = request.query_params
+    engine = query.get("search_engine", "v3")
+    if engine == "v1":
+        raise InvalidQuery("You are not allowed to use search_engine=v1.")
+    if engine == "v2":
+        raise InvalidQuery(
+            "You are not allowed to use search_engine=v2. Use search_engine=v3 instead."
+        )
+    if engine != "v3":
+        raise query_error(f"No enum match for: {engine}", "search_engine")
+    page = parse_page(query)
+    projection = parse_projection(query)
+    sort = parse_sort(query, SORTABLE)
+    async with get_state(request).transaction() as session:
+        users, total = await _search(
+            session, query.get("q") or None, sort=sort, offset=page.start, limit=page.limit
+        )
+    items = users_json(users, idp_tokens=_idp(caller), projection=projection)
+    return json_response(page.body("users", items, total))
+
+
+# TODO(user search lands): replace with storage/user_search.search_users, same signature.
+async def _search(
+    session: AsyncSession, q: str | None, *, sort: tuple[str, bool] | None, offset: int, limit: int
+) -> tuple[list[User], int]:
+    if q is not None:
+        raise BadRequest(
+            "User search (q) is not supported yet.", error_code="operation_not_supported"
+        )
+    name, descending = sort or ("created_at", False)
+    column = getattr(UserRow, name)
+    order = column.desc() if descending else column.asc()
+    stmt = select(UserRow).order_by(order.nulls_last(), UserRow.user_id).offset(offset).limit(limit)
+    users = [to_user(row) for row in await session.scalars(stmt)] if limit else []
+    total = await session.scalar(select(func.count()).select_from(UserRow)) or 0
+    return users, total
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+async def create_user(request: Request, caller: Caller) -> Response:
+    body = await read_body(request, CREATE_USER)
+    state = get_state(request)
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        connection = await repos.connections.by_name(body["connection"])
+        if connection is None:
+            raise BadRequest("Connection does not exist.", error_code="inexistent_connection")
+        provider = PROVIDERS.get(connection.strategy)
+        if provider is None:
+            raise BadRequest(NOT_CREATABLE, error_code="operation_not_supported")
+        _check_create_fields(body, connection)
+        profile = await profile_policy(repos, caller.client_id)
+        user_metadata = check_metadata_write(
+            profile, {}, body.get("user_metadata", {}), actor="admin"
+        ).result
+        app_metadata = check_app_metadata(merge_metadata({}, body.get("app_metadata", {})))
+        password_hash = None
+        if "password" in body:
+            _check_password(body["password"], body.get("email"), connection)
+            password_hash = await run_in_threadpool(hash_password, body["password"])
+        email = normal_email(body.get("email"))
+        if body.get("username") and await _username_taken(
+            session, connection.name, body["username"]
+        ):
+            raise Conflict("The username provided is in use already.", error_code="auth0_idp_error")
+        user = User(
+            user_id=f"{provider}|{body['user_id']}" if body.get("user_id") else "",
+            email=email,
+            email_verified=body.get("email_verified", False),
+            username=body["username"].lower() if body.get("username") else None,
+            phone_number=body.get("phone_number"),
+            phone_verified=body.get("phone_verified", False),
+            name=body.get("name", email or body.get("phone_number")),
+            nickname=body.get("nickname", email.split("@")[0] if email else None),
+            given_name=body.get("given_name"),
+            family_name=body.get("family_name"),
+            picture=body.get("picture", default_picture(email)),
+            user_metadata=user_metadata,
+            app_metadata=app_metadata,
+            blocked=body.get("blocked", False),
+            password_hash=password_hash,
+        )
+        try:
+            created = await repos.users.create(user, connection=connection.name)
+        except AlreadyExists:
+            raise Conflict("The user already exists.", error_code="auth0_idp_error") from None
+        await _audit(state, session, request, caller, "Create a User", created.user_id, body)
+    return json_response(_show(created, caller), 201)
+
+
+async def update_user(request: Request, caller: Caller) -> Response:
+    body = await read_body(request, UPDATE_USER)
+    policy.check_update_fields(body.keys(), caller.decision)  # 403 for limited scopes (§8.3)
+    check_update_combinations(body)
+    state = get_state(request)
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        user = await _find(repos, caller)
+        connection = await _connection_of(repos, user, body.get("connection"))
+        changed, audit = await _apply(state, repos, session, caller, user, connection, body)
+        updated = await repos.users.update(changed)
+        await _audit(state, session, request, caller, "Update a User", user.user_id, body, audit)
+    return json_response(_show(updated, caller))
+
+
+async def delete_user(request: Request, caller: Caller) -> Response:
+    """204 whether or not the user existed, as Auth0 answers (§9.2)."""
+    state = get_state(request)
+    user_id = caller.target_user_id or ""
+    async with state.transaction() as session:
+        try:
+            await state.repos(session).users.delete(user_id)
+        except RecordNotFound:
+            return Response(status_code=204)
+        await _audit(state, session, request, caller, "Delete a User", user_id, {})
+    return Response(status_code=204)
+
+
+# --- the update, step by step -----------------------------------------------------------------
+
+_ROOT_TEXT: Final = ("given_name", "family_name", "name", "nickname", "picture", "phone_number")
+_ROOT_FLAGS: Final = ("blocked", "email_verified", "phone_verified")
+# Fields a user of each provider cannot be without.
+_REQUIRED: Final = {"auth0": ("email",), "email": ("email",), "sms": ("phone_number",)}
+
+
+async def _apply(
+    state: AppState,
+    repos: Repositories,
+    session: AsyncSession,
+    caller: Caller,
+    user: User,
+    connection: Connection | None,
+    body: dict[str, Any],
+) -> tuple[User, dict[str, Any] | None]:
+    """The user after `body` (§9.5), and the user_metadata audit record if it changed."""
+    provider = user.identities[0].provider if user.identities else ""
+    database = provider in PROVIDERS
+    for name in ("email", "password", "username"):
+        if name in body and not database:
+            raise BadRequest(f"Cannot update {name} for non-database user.")
+    for name in _REQUIRED.get(provider, ()):
+        if name in body and body[name] is None:
+            raise payload_error("Expected type string but found type null", name)
+    changes: dict[str, Any] = {}
+    for name in _ROOT_TEXT:
+        if name in body:
+            changes[name] = body[name]  # null removes the field (§9.5)
+    for name in _ROOT_FLAGS:
+        if name in body:
+            changes[name] = body[name]
+    if "email" in body and normal_email(body["email"]) != user.email:
+        changes["email"] = normal_email(body["email"])
+        changes.setdefault("email_verified", False)  # a new address is unverified until said so
+    if "username" in body:
+        changes["username"] = await _new_username(session, user, connection, body["username"])
+    if body.get("password") is not None:
+        _check_password(body["password"], changes.get("email", user.email), connection)
+        changes["password_hash"] = await run_in_threadpool(hash_password, body["password"])
+        changes["last_password_reset"] = state.clock.now()
+    audit = None
+    if "user_metadata" in body:
+        profile = await profile_policy(repos, caller.client_id)
+        change = check_metadata_write(
+            profile, user.user_metadata, body["user_metadata"], actor=caller.actor
+        )
+        changes["user_metadata"] = change.result
+        audit = change.audit_details()
+    if "app_metadata" in body:
+        merged = merge_metadata(user.app_metadata, body["app_metadata"])
+        changes["app_metadata"] = check_app_metadata(merged)
+    return replace(user, **changes), audit
+
+
+async def _new_username(
+    session: AsyncSession, user: User, connection: Connection | None, username: str | None
+) -> str | None:
+    requires = bool(connection and connection.options.get("requires_username"))
+    if not requires:
+        raise BadRequest(NO_USERNAME)
+    if username is None:
+        raise payload_error("Expected type string but found type null", "username")
+    name = username.lower()
+    if (
+        name != user.username
+        and connection
+        and await _username_taken(session, connection.name, name)
+    ):
+        raise Conflict("The username provided is in use already.", error_code="auth0_idp_error")
+    return name
+
+
+# --- shared pieces ----------------------------------------------------------------------------
+
+
+def _idp(caller: Caller) -> bool:
+    return policy.shows_idp_tokens(caller.scopes)
+
+
+def _show(user: User, caller: Caller, projection: Any = None) -> dict[str, Any]:
+    return user_json(user, idp_tokens=_idp(caller), projection=projection)
+
+
+async def _find(repos: Repositories, caller: Caller) -> User:
+    user = await repos.users.find(caller.target_user_id or "")
+    if user is None:
+        raise NotFound(NOT_FOUND, error_code="inexistent_user")
+    return user
+
+
+async def _connection_of(repos: Repositories, user: User, named: str | None) -> Connection | None:
+    primary = user.identities[0].connection if user.identities else None
+    if named is not None and named != primary:
+        if any(i.connection == named for i in user.identities[1:]):
+            raise BadRequest(
+                "Updating a linked identity is not supported.", error_code="operation_not_supported"
+            )
+        raise BadRequest(f"The user has no identity in connection {named}.")
+    return await repos.connections.by_name(primary) if primary else None
+
+
+def _check_create_fields(body: dict[str, Any], connection: Connection) -> None:
+    """§9.4: what each kind of connection needs, and what it cannot take."""
+    strategy = connection.strategy
+    needed = {"auth0": ("email", "password"), "email": ("email",), "sms": ("phone_number",)}
+    for name in needed[strategy]:
+        if name not in body:
+            raise payload_error(f"Missing required property: {name}")
+    if "password" in body and strategy != "auth0":
+        raise BadRequest("Cannot set password for a passwordless connection.")
+    requires_username = bool(connection.options.get("requires_username"))
+    if "username" in body and not requires_username:
+        raise BadRequest(NO_USERNAME)
+    if requires_username and "username" not in body:
+        raise payload_error("Missing required property: username")
+
+
+def _check_password(password: str, email: str | None, connection: Connection | None) -> None:
+    options = connection.options if connection else {}
+    complexity = options.get("password_complexity_options") or {}
+    min_length = complexity.get("min_length", 8)
+    rules = PasswordPolicy(min_length=min_length if isinstance(min_length, int) else 8)
+    codes = {v.code for v in rules.violations(password, email)}
+    for code, message in _PASSWORD_ERRORS:
+        if code in codes:
+            raise BadRequest(message)
+
+
+# Auth0's messages for each kind of refused password.
+_PASSWORD_ERRORS: Final = (
+    ("password_too_short", "PasswordStrengthError: Password is too weak"),
+    ("password_too_long", "PasswordStrengthError: Password is too weak"),
+    (
+        "password_no_user_info_error",
+        "PasswordNoUserInfoError: Password is based on user information.",
+    ),
+    ("password_dictionary_error", "PasswordDictionaryError: Password is too common."),
+)
+
+
+def default_picture(email: str | None) -> str | None:
+    """Auth0's default: a Gravatar for the address, falling back to the initials' avatar."""
+    if not email:
+        return None
+    digest = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest()  # Gravatar's key
+    fallback = quote(f"https://cdn.auth0.com/avatars/{email.split('@')[0][:2]}.png", safe="")
+    return f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d={fallback}"
+
+
+# TODO(move to SqlUsers): a username lookup per connection.
+async def _username_taken(session: AsyncSession, connection: str, username: str) -> bool:
+    found = await session.scalar(
+        select(UserRow.user_id).where(
+            UserRow.connection == connection, UserRow.username == username.lower()
+        )
+    )
+    return found is not None
+
+
+async def profile_policy(repos: Repositories, client_id: str | None) -> ProfilePolicy:
+    """The tenant's `self_service` policy with the client's own override (issue 6)."""
+    tenant = await repos.tenant_settings.get("self_service")
+    client = await repos.clients.find(client_id) if client_id else None
+    override = client.extra.get("self_service") if client else None
+    return _policy(
+        json.dumps(tenant, sort_keys=True), client_id, json.dumps(override, sort_keys=True)
+    )
+
+
+@lru_cache(maxsize=64)
+def _policy(tenant: str, client_id: str | None, override: str) -> ProfilePolicy:
+    # Keyed by the configuration itself: a schema compiles once, and a changed one is new.
+    clients = {client_id: json.loads(override)} if client_id else None
+    return ProfilePolicy.from_config(json.loads(tenant), clients=clients).policy_for_client(
+        client_id
+    )
+
+
+async def _audit(
+    state: AppState,
+    session: AsyncSession,
+    request: Request,
+    caller: Caller,
+    description: str,
+    user_id: str,
+    body: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """A `sapi` event: who, what and which fields, never values (no passwords, no metadata)."""
+    details: dict[str, Any] = {
+        "request": {"method": request.method, "path": request.url.path},
+        "actor": {"sub": caller.sub, "scopes": sorted(caller.decision.matched)},
+        "fields": sorted(body),
+    }
+    if metadata is not None:
+        details["user_metadata"] = metadata
+    await state.logs(session).record(
+        "sapi",
+        description=description,
+        user_id=user_id,
+        client_id=caller.client_id,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        details=details,
+    )
