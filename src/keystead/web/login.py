@@ -1,0 +1,258 @@
+"""Hosted login page, GET|POST /u/login (contract §2; security cases SE-02, SE-03, SE-10).
+
+    /authorize ─302─▶ GET /u/login?<authorize query> ─ form ─▶ POST /u/login
+        ─ CSRF ─ the authorize query validated again ─ credentials ─▶ new session ─▶ code
+        ─▶ redirect_uri (or form_post / web_message), never anywhere else
+
+The page is stateless: the original /authorize query rides in a hidden field and is validated
+from scratch on POST. A wrong password and an unknown email get the same page, and about the
+same time (the unknown email still pays for one password hash).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keystead.core.passwords import hash_password, needs_rehash, verify_dummy, verify_password
+from keystead.core.users import User
+from keystead.deps import AppState, get_state
+from keystead.oauth.authorize import Requester, complete_authorization
+from keystead.oauth.authorize_request import (
+    AuthorizeError,
+    AuthorizeParams,
+    AuthorizeRequest,
+    validate_authorize,
+)
+from keystead.oauth.responses import error_response
+from keystead.storage.repositories.sessions import SqlLoginSessions
+from keystead.web.csrf import (
+    csrf_token,
+    csrf_valid,
+    new_csrf_token,
+    session_cookie,
+    set_csrf_cookie,
+    set_session_cookie,
+)
+from keystead.web.pages import error_page, render
+
+log = logging.getLogger("keystead")
+
+QUERY_FIELD = "authorize_query"
+MAX_IDENTIFIER = 320  # characters: the longest email address
+WRONG_CREDENTIALS = "Wrong email or password."
+BLOCKED = "Your account is blocked (user is blocked). Contact the application's administrator."
+
+
+async def check_login_allowed(state: AppState, ip: str | None, username: str) -> bool:
+    """May this (ip, username) try a password now? Called before any password is checked.
+
+    TODO(issue 5): brute-force protection (AT-01: 10 failures per identifier and IP block that
+    pair) and suspicious-IP throttling (AT-03) plug in here; until then everything is allowed.
+    """
+    return True
+
+
+# --- helpers shared with the signup page --------------------------------------------------------
+
+
+async def page_request(
+    state: AppState, params: AuthorizeParams
+) -> AuthorizeRequest | AuthorizeError:
+    """Validate the carried /authorize request again, from scratch."""
+    async with state.transaction() as session:
+        try:
+            return await validate_authorize(params, state.repos(session), state.settings)
+        except AuthorizeError as exc:
+            return exc
+
+
+def carried_params(form: Any) -> AuthorizeParams:
+    query = form.get(QUERY_FIELD)
+    items = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else []
+    return AuthorizeParams.parse(items)
+
+
+def form_text(form: Any, name: str, limit: int) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def csrf_failure() -> Response:
+    """SE-03: no token, or not this browser's token: 403, nothing done."""
+    return error_page(
+        "invalid_request",
+        "This form has expired or did not come from this site. Go back and try again.",
+        status=403,
+        title="Request refused",
+    )
+
+
+def signup_allowed(req: AuthorizeRequest) -> bool:
+    return not req.connection.options.get("disable_signup", False)
+
+
+def with_csrf_cookie(response: Response, token: str, is_new: bool, state: AppState) -> Response:
+    if is_new:
+        set_csrf_cookie(response, token, state.settings)
+    return response
+
+
+async def finish_login(
+    request: Request,
+    state: AppState,
+    req: AuthorizeRequest,
+    user: User,
+    who: Requester,
+    *,
+    password_hash: str | None = None,
+    events: tuple[str, ...] = ("s",),
+) -> Response:
+    """The user proved who they are: record it, start a new session, complete /authorize.
+
+    The session id is always new (never the pre-login cookie's: no fixation), and the CSRF
+    token is replaced, so the form that logged in cannot be replayed.
+    """
+    settings = state.settings
+    previous = session_cookie(request, settings)
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        now = state.clock.now()
+        current = await repos.users.get(user.user_id)
+        current = await repos.users.update(
+            replace(
+                current,
+                last_login=now,
+                last_ip=who.ip,
+                logins_count=current.logins_count + 1,
+                password_hash=password_hash or current.password_hash,
+            )
+        )
+        sessions = SqlLoginSessions(session, state.clock)
+        await sessions.delete(previous)
+        started = await sessions.create(current.user_id, ip=who.ip, user_agent=who.user_agent)
+        logs = state.logs(session)
+        for event in events:
+            await logs.record(
+                event,
+                user_id=current.user_id,
+                client_id=req.client.client_id,
+                ip=who.ip,
+                user_agent=who.user_agent,
+                connection=req.connection.name,
+            )
+        try:
+            response = await complete_authorization(
+                state, session, repos, req, started.session, current, after_post=True
+            )
+        except AuthorizeError as exc:
+            response = error_response(exc, after_post=True)
+    set_session_cookie(response, started.cookie, settings)
+    set_csrf_cookie(response, new_csrf_token(), settings)
+    return response
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+def _login_form(
+    state: AppState,
+    req: AuthorizeRequest,
+    token: str,
+    *,
+    username: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        "login.html",
+        status=status,
+        client_name=req.client.name,
+        query=req.query,
+        csrf_token=token,
+        username=username,
+        error=error,
+        signup_allowed=signup_allowed(req),
+    )
+
+
+async def login_page(request: Request) -> Response:
+    state = get_state(request)
+    found = await page_request(state, AuthorizeParams.parse(request.query_params.multi_items()))
+    if isinstance(found, AuthorizeError):
+        return error_response(found)
+    token, is_new = csrf_token(request, state.settings)
+    page = _login_form(state, found, token, username=found.login_hint or "")
+    return with_csrf_cookie(page, token, is_new, state)
+
+
+async def login_submit(request: Request) -> Response:
+    state = get_state(request)
+    form = await request.form()
+    if not csrf_valid(request, form, state.settings):
+        return csrf_failure()
+    found = await page_request(state, carried_params(form))
+    if isinstance(found, AuthorizeError):
+        return error_response(found, after_post=True)
+    req = found
+    token, _ = csrf_token(request, state.settings)
+    who = Requester.of(request)
+    username = form_text(form, "username", MAX_IDENTIFIER + 1).strip()
+    password = form_text(form, "password", 4096)
+
+    def again(error: str, status: int = 400) -> Response:
+        return _login_form(state, req, token, username=username, error=error, status=status)
+
+    if not username or not password:
+        return again("Enter your email address and password.")
+    if not await check_login_allowed(state, who.ip, username):
+        return again("Too many attempts. Try again later.", status=429)
+
+    user: User | None = None
+    if len(username) <= MAX_IDENTIFIER:
+        async with state.transaction() as session:
+            user = await state.repos(session).users.by_email(req.connection.name, username)
+    stored = user.password_hash if user is not None else None
+    if stored is None:
+        await run_in_threadpool(verify_dummy, password)  # same time as a real check
+        ok = False
+    else:
+        ok = await run_in_threadpool(verify_password, stored, password)
+
+    if user is None or not ok:
+        async with state.transaction() as session:
+            await state.logs(session).record(
+                "fp" if user is not None else "fu",
+                description=WRONG_CREDENTIALS,
+                user_id=user.user_id if user is not None else None,
+                client_id=req.client.client_id,
+                ip=who.ip,
+                user_agent=who.user_agent,
+                connection=req.connection.name,
+                user_name=username[:MAX_IDENTIFIER],
+            )
+        return again(WRONG_CREDENTIALS)
+    if user.blocked:  # SE-10: the right password, and still no session
+        async with state.transaction() as session:
+            await state.logs(session).record(
+                "f",
+                description="user is blocked",
+                user_id=user.user_id,
+                client_id=req.client.client_id,
+                ip=who.ip,
+                user_agent=who.user_agent,
+                connection=req.connection.name,
+            )
+        return again(BLOCKED, status=403)
+
+    # Imported bcrypt and older argon2 hashes are replaced now that the password is known.
+    upgraded = None
+    if stored is not None and needs_rehash(stored):
+        upgraded = await run_in_threadpool(hash_password, password)
+    return await finish_login(request, state, req, user, who, password_hash=upgraded)

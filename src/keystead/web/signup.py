@@ -1,0 +1,144 @@
+"""Hosted signup page, GET|POST /u/signup (opened by /authorize?screen_hint=signup; SE-11).
+
+GET /u/signup?<authorize query> ─ form ─▶ POST /u/signup ─ CSRF ─ request validated again
+    ─ password policy ─▶ user in the database connection ─▶ logged in ─▶ code ─▶ redirect_uri
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keystead.core.passwords import PasswordPolicy, hash_password
+from keystead.core.users import User
+from keystead.deps import get_state
+from keystead.errors import AlreadyExists
+from keystead.oauth.authorize import Requester
+from keystead.oauth.authorize_request import AuthorizeError, AuthorizeParams, AuthorizeRequest
+from keystead.oauth.responses import error_response
+from keystead.web.csrf import csrf_token, csrf_valid
+from keystead.web.login import (
+    MAX_IDENTIFIER,
+    carried_params,
+    csrf_failure,
+    finish_login,
+    form_text,
+    page_request,
+    signup_allowed,
+    with_csrf_cookie,
+)
+from keystead.web.pages import render
+
+# Deliberately plain: one @, no spaces, a dot in the domain. Deliverability is the verification
+# email's job, not a regular expression's.
+_EMAIL: Final = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+SIGNUP_DISABLED = "Sign up is not available for this application."
+USER_EXISTS = "The user already exists."
+
+
+def password_policy(req: AuthorizeRequest) -> PasswordPolicy:
+    """The connection's minimum length (Auth0's `password_complexity_options`), else 8."""
+    options = req.connection.options.get("password_complexity_options")
+    length = options.get("min_length") if isinstance(options, dict) else None
+    if isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= 128:
+        return PasswordPolicy(min_length=length)
+    return PasswordPolicy()
+
+
+def normal_email(raw: str) -> str | None:
+    """NFKC-folded, trimmed, lower-cased (IN-05: fullwidth letters fold to their ASCII twins);
+    None if it does not look like an email address."""
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    if len(email) > MAX_IDENTIFIER or not _EMAIL.fullmatch(email):
+        return None
+    return email
+
+
+def _signup_form(
+    req: AuthorizeRequest,
+    token: str,
+    *,
+    email: str = "",
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    allowed = signup_allowed(req)
+    return render(
+        "signup.html",
+        status=status if allowed else 403,
+        client_name=req.client.name,
+        query=req.query,
+        csrf_token=token,
+        email=email,
+        errors=errors if allowed else [SIGNUP_DISABLED],
+        signup_allowed=allowed,
+        min_length=password_policy(req).min_length,
+    )
+
+
+async def signup_page(request: Request) -> Response:
+    state = get_state(request)
+    found = await page_request(state, AuthorizeParams.parse(request.query_params.multi_items()))
+    if isinstance(found, AuthorizeError):
+        return error_response(found)
+    token, is_new = csrf_token(request, state.settings)
+    page = _signup_form(found, token, email=found.login_hint or "")
+    return with_csrf_cookie(page, token, is_new, state)
+
+
+async def signup_submit(request: Request) -> Response:
+    state = get_state(request)
+    form = await request.form()
+    if not csrf_valid(request, form, state.settings):
+        return csrf_failure()
+    found = await page_request(state, carried_params(form))
+    if isinstance(found, AuthorizeError):
+        return error_response(found, after_post=True)
+    req = found
+    token, _ = csrf_token(request, state.settings)
+    who = Requester.of(request)
+    raw_email = form_text(form, "email", MAX_IDENTIFIER + 1)
+    password = form_text(form, "password", 4096)
+
+    def again(errors: list[str], status: int = 400) -> Response:
+        return _signup_form(req, token, email=raw_email.strip(), errors=errors, status=status)
+
+    if not signup_allowed(req):
+        return again([SIGNUP_DISABLED], status=403)
+    # TODO(issue 5): signup throttling per IP (AT-03) plugs in here.
+    email = normal_email(raw_email)
+    problems = [] if email else ["Enter a valid email address."]
+    problems += password_policy(req).check(password, email)
+    if problems:
+        return again(problems)
+    assert email is not None
+    password_hash = await run_in_threadpool(hash_password, password)
+    try:
+        async with state.transaction() as session:
+            user = await state.repos(session).users.create(
+                User(
+                    user_id="",
+                    email=email,
+                    name=email,
+                    nickname=email.split("@", 1)[0],
+                    password_hash=password_hash,
+                ),
+                connection=req.connection.name,
+            )
+    except AlreadyExists:  # also a concurrent signup with the same email (RE-13)
+        async with state.transaction() as session:
+            await state.logs(session).record(
+                "fs",
+                description=USER_EXISTS,
+                client_id=req.client.client_id,
+                ip=who.ip,
+                user_agent=who.user_agent,
+                connection=req.connection.name,
+            )
+        return again([USER_EXISTS])
+    return await finish_login(request, state, req, user, who, events=("ss", "s"))
