@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from keystead.oauth import discovery
+from keystead.oauth import authorize, discovery, logout
 
 routes: list[BaseRoute] = [
     Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET", "OPTIONS"]),
@@ -12,4 +12,7 @@ routes: list[BaseRoute] = [
     Route("/.well-known/jwks.json", discovery.jwks, methods=["GET", "OPTIONS"]),
     Route("/healthz", discovery.healthz, methods=["GET"]),
     Route("/readyz", discovery.readyz, methods=["GET"]),
+    Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
+    Route("/v2/logout", logout.v2_logout, methods=["GET"]),
+    Route("/oidc/logout", logout.oidc_logout, methods=["GET", "POST"]),
 ]
