@@ -5,6 +5,8 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from keystead.oauth import authorize, discovery, logout
+from keystead.oauth import userinfo
+from keystead.oauth import revoke, token
 
 routes: list[BaseRoute] = [
     Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET", "OPTIONS"]),
@@ -12,7 +14,10 @@ routes: list[BaseRoute] = [
     Route("/.well-known/jwks.json", discovery.jwks, methods=["GET", "OPTIONS"]),
     Route("/healthz", discovery.healthz, methods=["GET"]),
     Route("/readyz", discovery.readyz, methods=["GET"]),
+    Route("/userinfo", userinfo.userinfo, methods=["GET", "POST", "OPTIONS"]),
     Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
     Route("/v2/logout", logout.v2_logout, methods=["GET"]),
     Route("/oidc/logout", logout.oidc_logout, methods=["GET", "POST"]),
+    Route("/oauth/token", token.token, methods=["POST", "OPTIONS"]),
+    Route("/oauth/revoke", revoke.revoke, methods=["POST", "OPTIONS"]),
 ]
