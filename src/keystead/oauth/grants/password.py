@@ -1,0 +1,118 @@
+"""Grants `password` and `…/grant-type/password-realm` (contract §3.5, security CL-06, SE-10).
+
+realm (password-realm) or the tenant's default_directory → a database connection enabled
+for the client → brute-force check (issue 5) → verify the password in a worker thread, with
+the same work when the user is unknown → blocked? → audience, scopes (implied trust when
+none were requested) → tokens, with `gty: password`
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from starlette.concurrency import run_in_threadpool
+
+from keystead.core.grants import PASSWORD, PASSWORD_REALM
+from keystead.core.passwords import verify_dummy, verify_password
+from keystead.core.ports import Connection
+from keystead.core.refresh_tokens import USER_BLOCKED
+from keystead.core.scopes import grant_user_scopes, parse_scope
+from keystead.core.users import DATABASE_CONNECTION, User
+from keystead.errors import InvalidGrant, UnauthorizedClient
+from keystead.oauth.issue import (
+    TokenContext,
+    TokenPlan,
+    current_user_tokens_enabled,
+    new_refresh_token,
+    offline_allowed,
+    requested_audience,
+    resolve_audience,
+    user_permissions,
+    user_token_plan,
+)
+
+WRONG_CREDENTIALS = "Wrong email or password."  # contract §3.5
+CONNECTION_NOT_ENABLED = "The connection is not enabled for this client."
+
+
+async def check_brute_force(ctx: TokenContext, username: str, connection: str) -> None:
+    """Refuse before any password check when this identifier/IP is blocked or throttled.
+
+    TODO(issue 5): brute-force protection and suspicious-IP throttling (security AT-01, AT-03):
+    raise TooManyAttempts here, and count failures where the grant refuses the password.
+    """
+
+
+class PasswordGrant:
+    """Resource Owner Password Credentials (RFC 6749 §4.3), Auth0's realm variant included.
+
+    Only clients that list the grant get here (core/grants.check_grant_allowed): no default
+    grant list includes it (RFC 9700 §2.4).
+    """
+
+    grant_types: ClassVar[tuple[str, ...]] = (PASSWORD, PASSWORD_REALM)
+    success_event: ClassVar[str] = "sepft"
+    failure_event: ClassVar[str] = "fepft"
+
+    async def issue(self, ctx: TokenContext) -> TokenPlan:
+        username = ctx.params.required("username")
+        password = ctx.params.required("password")
+        requested = parse_scope(ctx.params.raw("scope"))
+        if ctx.forwarded_for and ctx.client.extra.get("is_token_endpoint_ip_header_trusted"):
+            ctx.ip = ctx.forwarded_for  # the end user's address, from a trusted backend
+        connection = await self._connection(ctx)
+        ctx.event["connection"] = connection.name
+        await check_brute_force(ctx, username, connection.name)
+        user = await ctx.repos.users.by_email(connection.name, username)
+        if not await _password_matches(user, password):
+            raise InvalidGrant(WRONG_CREDENTIALS)
+        assert user is not None
+        ctx.event["user_id"] = user.user_id
+        if user.blocked:  # after the password check: a wrong password learns nothing (SE-10)
+            raise InvalidGrant(USER_BLOCKED)
+        api = await resolve_audience(ctx, await requested_audience(ctx))
+        permissions = await user_permissions(ctx, user.user_id, api)
+        granted = grant_user_scopes(
+            requested,
+            api,
+            is_management_api=api is not None and api.is_system,
+            user_permissions=permissions,
+            offline_allowed=offline_allowed(ctx.client, api),
+            implied_trust=requested is None,
+            current_user_scopes_enabled=await current_user_tokens_enabled(ctx, api),
+        )
+        refresh = await new_refresh_token(
+            ctx, user_id=user.user_id, api=api, scopes=granted.scopes, auth_time=ctx.now
+        )
+        # TODO(issue 5): last_login/logins_count and re-hashing outdated hashes need a targeted
+        # users update; a whole-row update here could undo a concurrent metadata change.
+        return user_token_plan(
+            ctx,
+            user=user,
+            api=api,
+            scopes=granted.scopes,
+            auth_time=ctx.now,
+            permissions=permissions,
+            refresh_token=refresh,
+        )
+
+    async def _connection(self, ctx: TokenContext) -> Connection:
+        """The database connection named by `realm`, or the tenant's default directory."""
+        name = ctx.params.get("realm") if ctx.grant_type == PASSWORD_REALM else None
+        if name is None:
+            default = await ctx.repos.tenant_settings.get("default_directory")
+            name = default if isinstance(default, str) and default else DATABASE_CONNECTION
+        connection = await ctx.repos.connections.by_name(name)
+        if connection is None or connection.strategy != "auth0":
+            raise UnauthorizedClient(CONNECTION_NOT_ENABLED, detail="no such database connection")
+        enabled = connection.extra.get("enabled_clients")
+        if isinstance(enabled, list) and ctx.client.client_id not in enabled:
+            raise UnauthorizedClient(CONNECTION_NOT_ENABLED, detail="client not enabled")
+        return connection
+
+
+async def _password_matches(user: User | None, password: str) -> bool:
+    """argon2/bcrypt off the event loop; an unknown user costs one dummy verification."""
+    if user is None or not user.password_hash:
+        return await run_in_threadpool(verify_dummy, password)
+    return await run_in_threadpool(verify_password, user.password_hash, password)

@@ -1,0 +1,242 @@
+"""Helpers for /oauth/token and /oauth/revoke tests: a small tenant, codes, token checks."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+
+from keystead.core.apis import ClientGrant, Permission, ResourceServer
+from keystead.core.clients import Client, RefreshTokenPolicy
+from keystead.core.codes import AuthorizationCode, code_expiry, new_family_id
+from keystead.core.logs import LogEvent
+from keystead.core.passwords import hash_password
+from keystead.core.pkce import s256_challenge
+from keystead.core.users import DATABASE_CONNECTION, User
+from keystead.deps import AppState
+from keystead.storage.models import RefreshTokenRow
+from keystead.storage.repositories.codes import SqlCodes
+from tests.conftest import ISSUER
+
+API = "https://api.example/"
+HS_API = "https://hs.example/"
+RBAC_API = "https://rbac.example/"
+MGMT = ISSUER + "api/v2/"
+USERINFO = ISSUER + "userinfo"
+SPA_ORIGIN = "https://app.example"
+CALLBACK = SPA_ORIGIN + "/callback"
+PASSWORD = "correct horse battery staple"
+HS_SECRET = "an HS256 secret of at least thirty-two bytes!"
+VERIFIER = "v" * 43 + "-._~" + "0123456789"
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+_PASSWORD_HASH = hash_password(PASSWORD)  # once: argon2 is slow on purpose
+
+SPA_POLICY = RefreshTokenPolicy(
+    rotation_type="rotating",
+    expiration_type="expiring",
+    leeway=10,
+    token_lifetime=2_592_000,
+    infinite_token_lifetime=False,
+    idle_token_lifetime=1_296_000,
+    infinite_idle_token_lifetime=False,
+)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    spa: Client
+    web: Client  # confidential, code + refresh (non-rotating) + password-realm
+    m2m: Client  # confidential, client_credentials only
+    api: ResourceServer
+    user: User
+    blocked: User
+
+
+def state_of(app: Starlette) -> AppState:
+    state: AppState = app.state.keystead
+    return state
+
+
+async def make_tenant(app: Starlette) -> Tenant:
+    state = state_of(app)
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        api = await repos.resource_servers.create(
+            ResourceServer(
+                id="",
+                identifier=API,
+                name="Example",
+                scopes=(Permission("read:messages"), Permission("write:messages")),
+                allow_offline_access=True,
+                token_lifetime=3600,
+            )
+        )
+        await repos.resource_servers.create(
+            ResourceServer(
+                id="",
+                identifier=HS_API,
+                name="HS",
+                scopes=(Permission("read:hs"),),
+                signing_alg="HS256",
+                signing_secret=HS_SECRET,
+                allow_offline_access=True,
+            )
+        )
+        await repos.resource_servers.create(
+            ResourceServer(
+                id="",
+                identifier=RBAC_API,
+                name="RBAC",
+                scopes=(Permission("read:orders"), Permission("write:orders")),
+                enforce_policies=True,
+                token_dialect="access_token_authz",
+            )
+        )
+        spa = await repos.clients.create(
+            Client(
+                client_id="SpaClient00000000000000000000001",
+                name="SPA",
+                app_type="spa",
+                token_endpoint_auth_method="none",
+                callbacks=(CALLBACK,),
+                web_origins=(SPA_ORIGIN,),
+                grant_types=("authorization_code", "refresh_token"),
+                refresh_token=SPA_POLICY,
+                jwt_lifetime_in_seconds=600,
+            )
+        )
+        web = await repos.clients.create(
+            Client(
+                client_id="WebClient00000000000000000000001",
+                name="Web",
+                client_secret="web-secret: with % and +",
+                callbacks=("https://web.example/cb",),
+                grant_types=(
+                    "authorization_code",
+                    "refresh_token",
+                    "password",
+                    "http://auth0.com/oauth/grant-type/password-realm",
+                ),
+            )
+        )
+        m2m = await repos.clients.create(
+            Client(
+                client_id="M2mClient00000000000000000000001",
+                name="M2M",
+                app_type="non_interactive",
+                client_secret="m2m-secret",
+                grant_types=("client_credentials",),
+            )
+        )
+        await repos.client_grants.create(
+            ClientGrant(id="", client_id=m2m.client_id, audience=API, scope=("read:messages",))
+        )
+        await repos.client_grants.create(
+            ClientGrant(
+                id="", client_id=m2m.client_id, audience=MGMT, scope=("read:users", "create:users")
+            )
+        )
+        user = await repos.users.create(
+            User(
+                user_id="auth0|0123456789abcdef01234567",
+                email="alice@example.com",
+                email_verified=True,
+                name="Alice",
+                nickname="alice",
+                password_hash=_PASSWORD_HASH,
+            ),
+            connection=DATABASE_CONNECTION,
+        )
+        blocked = await repos.users.create(
+            User(
+                user_id="auth0|0123456789abcdef0123bbbb",
+                email="blocked@example.com",
+                blocked=True,
+                password_hash=_PASSWORD_HASH,
+            ),
+            connection=DATABASE_CONNECTION,
+        )
+    return Tenant(spa, web, m2m, api, user, blocked)
+
+
+async def make_code(
+    app: Starlette,
+    *,
+    client: Client,
+    user: User,
+    scope: str = "openid profile email offline_access",
+    audience: str | None = None,
+    redirect_uri: str | None = CALLBACK,
+    verifier: str | None = VERIFIER,
+    nonce: str | None = "n-0S6_WzA2Mj",
+    family_id: str | None = None,
+) -> str:
+    """A code as /authorize stores it."""
+    state = state_of(app)
+    async with state.transaction() as session:
+        return await SqlCodes(session, state.clock).create(
+            AuthorizationCode(
+                client_id=client.client_id,
+                user_id=user.user_id,
+                redirect_uri=redirect_uri,
+                scope=tuple(scope.split()),
+                audience=audience,
+                nonce=nonce,
+                code_challenge=s256_challenge(verifier) if verifier else None,
+                code_challenge_method="S256" if verifier else None,
+                auth_time=int(state.clock.now()) - 5,
+                sid="sid-1",
+                family_id=family_id or new_family_id(),
+                expires_at=code_expiry(state.clock.now()),
+            )
+        )
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """RFC 6749 §2.3.1: each part form-urlencoded, then base64."""
+    from urllib.parse import quote_plus
+
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def claims(app: Starlette, token: str, audience: str | list[str] | None = None) -> dict[str, Any]:
+    """Verify one of our RS256 tokens with the app's own key ring and return its claims."""
+    state = state_of(app)
+    verified: dict[str, Any] = state.keys.verify(
+        token, issuer=ISSUER, audience=audience, now=state.clock.now()
+    )
+    return verified
+
+
+def header(token: str) -> dict[str, Any]:
+    return dict(jwt.get_unverified_header(token))
+
+
+def assert_token_headers(response: httpx.Response) -> None:
+    assert response.headers["content-type"] == "application/json"
+    for name, value in NO_STORE.items():
+        assert response.headers[name] == value
+
+
+async def logs(app: Starlette, *types: str) -> list[LogEvent]:
+    state = state_of(app)
+    async with state.transaction() as session:
+        events = await state.logs(session).list(limit=None, newest_first=False)
+    return [e for e in events if not types or e.type in types]
+
+
+async def live_refresh_tokens(app: Starlette) -> int:
+    state = state_of(app)
+    async with state.transaction() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(RefreshTokenRow)
+            .where(RefreshTokenRow.revoked_at.is_(None))
+        )
+    return int(count or 0)
