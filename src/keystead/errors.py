@@ -9,7 +9,7 @@ SignupError     contract §7.2: both {"error","error_description"} and {"code","
 ApiError        {"statusCode", "error", "message", "errorCode"}: Management API, Auth0's shape
   BadRequest  Unauthorized  Forbidden  NotFound  Conflict  PayloadTooLarge  ApiTooManyRequests
 StoreError      raised by repositories and mapped once: NotFound→404, AlreadyExists→409
-  RecordNotFound  AlreadyExists
+  RecordNotFound  AlreadyExists  ProtectedRecord(→403)
 ConfigError     bad settings, tenant file or CLI input: one line on stderr, exit code 2
 
 `description`/`message` is sent to the client; `detail` is only ever logged.
@@ -246,3 +246,7 @@ class RecordNotFound(StoreError):
 
 class AlreadyExists(StoreError):
     pass
+
+
+class ProtectedRecord(StoreError):
+    """A system record (the Management API, the default connection) that cannot be changed."""

@@ -19,14 +19,9 @@ from typing import Any, Protocol
 from keystead.core.apis import ClientGrant, ResourceServer
 from keystead.core.clients import Client
 from keystead.core.users import User
-from keystead.errors import StoreError
+from keystead.errors import ProtectedRecord
 
-
-class ProtectedRecord(StoreError):
-    """A system record (is_system) that cannot be deleted or changed.
-
-    TODO(when errors.py takes it): move to errors.py; http/errors.py maps it to 403.
-    """
+__all__ = ["ProtectedRecord"]  # re-exported: repositories raise it from here
 
 
 @dataclass(frozen=True)

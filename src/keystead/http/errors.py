@@ -14,7 +14,9 @@ from keystead.errors import (
     InvalidClient,
     InvalidToken,
     NotFound,
+    Forbidden,
     OAuthError,
+    ProtectedRecord,
     RecordNotFound,
     SignupError,
     StoreError,
@@ -31,6 +33,7 @@ def oauth_error_response(exc: OAuthError) -> Response:
         headers["WWW-Authenticate"] = 'Basic realm="keystead"'
     elif isinstance(exc, InvalidToken):
         headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{exc.description}"'
+    headers.update(getattr(exc, "headers", None) or {})
     if exc.detail:
         log.info("oauth error %s: %s", exc.error, exc.detail)
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
@@ -45,7 +48,9 @@ async def on_api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     if exc.detail:
         log.info("management error %s: %s", exc.status, exc.detail)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(
+        exc.body(), status_code=exc.status, headers=getattr(exc, "headers", None) or None
+    )
 
 
 async def on_signup_error(_request: Request, exc: Exception) -> Response:
@@ -57,6 +62,10 @@ async def on_store_error(request: Request, exc: Exception) -> Response:
     """Repositories raise StoreError; mapped once here into the Management API shape."""
     if isinstance(exc, RecordNotFound):
         return await on_api_error(request, NotFound(str(exc) or "Not found."))
+    if isinstance(exc, ProtectedRecord):
+        return await on_api_error(
+            request, Forbidden(str(exc), error_code="operation_not_supported")
+        )
     if isinstance(exc, AlreadyExists):
         return await on_api_error(request, Conflict(str(exc) or "The resource already exists."))
     return await on_unexpected(request, exc)
