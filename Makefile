@@ -35,7 +35,7 @@ run: install
 
 ## test: every layer; under CI=true a missing PostgreSQL, Redis or Chromium fails instead of skipping
 test: install node-deps
-	$(BIN)/pytest
+	$(BIN)/pytest --cov
 
 lint: install
 	$(BIN)/ruff format --check .
