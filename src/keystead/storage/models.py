@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    literal_column,
+    text,
+)
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from keystead.storage.db import Base
 
@@ -97,11 +109,55 @@ class ConnectionRow(Base):
 
 class UserRow(Base):
     __tablename__ = "users"
-    __table_args__ = (
-        Index("ix_users_connection_email", "connection", "email", unique=True),
-        Index("ix_users_created_at", "created_at"),
-        Index("ix_users_last_login", "last_login"),
-    )
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        # User search (storage/user_search.py, docs/search.md). PostgreSQL gets these as
+        # declared; migration 0002 gives SQLite a same-named index on the same columns that it
+        # can use (NOCASE instead of lower(), a partial index), or an empty placeholder where
+        # it can use none (GIN, expressions), since SQLite cannot reflect expression indexes.
+        domain_chars = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789.-'")
+        provider_chars = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789-_'")
+
+        def pattern(name: str, expr: Any, *more: str, **kw: Any) -> Index:
+            # text_pattern_ops: =, prefix LIKE and byte-order ranges whatever the collation.
+            if isinstance(expr, str):  # a plain column, named
+                return Index(name, expr, *more, postgresql_ops={expr: "text_pattern_ops"}, **kw)
+            label = f"{name}_key"
+            ops = {label: "text_pattern_ops"}
+            return Index(name, expr.label(label), *more, postgresql_ops=ops, **kw)
+
+        def gin(name: str, column: str) -> Index:
+            ops = {column: "jsonb_path_ops"}
+            return Index(name, column, postgresql_using="gin", postgresql_ops=ops)
+
+        return (
+            Index("ix_users_connection_email", "connection", "email", unique=True),
+            Index("ix_users_created_at", "created_at"),
+            Index("ix_users_last_login", "last_login"),
+            Index("ix_users_updated_at", "updated_at"),
+            Index("ix_users_logins_count", "logins_count", "user_id"),
+            # Blocked users are few: a partial index finds them (`blocked:true`).
+            Index("ix_users_blocked", "user_id",
+                  postgresql_where=text("blocked"), sqlite_where=text("blocked")),
+            pattern("ix_users_user_id_pattern", "user_id"),
+            pattern("ix_users_email_pattern", "email", "user_id"),
+            pattern("ix_users_username_pattern", "username", "user_id"),
+            pattern("ix_users_phone_number_pattern", "phone_number", "user_id"),
+            pattern("ix_users_last_ip_pattern", "last_ip"),
+            *(pattern(f"ix_users_{f}_lower", func.lower(getattr(cls, f)), "user_id")
+              for f in ("name", "nickname", "given_name", "family_name")),
+            # The part after the last '@' (storage/user_search.py: email_domain), and after the
+            # first '|' of user_id (the primary identity's user_id), in SQL both databases run.
+            pattern("ix_users_email_domain", func.substr(
+                cls.email, func.length(func.rtrim(cls.email, domain_chars)) + 1)),
+            pattern("ix_users_identity_user_id", func.substr(
+                func.ltrim(cls.user_id, provider_chars), 2)),
+            gin("ix_users_app_metadata", "app_metadata"),
+            gin("ix_users_user_metadata", "user_metadata"),
+            gin("ix_users_linked_identities", "linked_identities"),
+        )  # fmt: skip
+
     user_id: Mapped[str] = mapped_column(String(300), primary_key=True)  # "auth0|<24 hex>"
     connection: Mapped[str] = mapped_column(String(128))
     email: Mapped[str | None] = mapped_column(String(320), default=None, index=True)
