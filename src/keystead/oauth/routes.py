@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from keystead.oauth import authorize, discovery, logout
 from keystead.oauth import userinfo
+from keystead.oauth import dbconnections
 from keystead.oauth import revoke, token
 
 routes: list[BaseRoute] = [
@@ -20,4 +21,6 @@ routes: list[BaseRoute] = [
     Route("/oidc/logout", logout.oidc_logout, methods=["GET", "POST"]),
     Route("/oauth/token", token.token, methods=["POST", "OPTIONS"]),
     Route("/oauth/revoke", revoke.revoke, methods=["POST", "OPTIONS"]),
+    Route("/dbconnections/signup", dbconnections.signup, methods=["POST"]),
+    Route("/dbconnections/change_password", dbconnections.change_password, methods=["POST"]),
 ]

@@ -1,0 +1,400 @@
+"""Database connections: POST /dbconnections/signup and /dbconnections/change_password
+(contract §7.2, §7.3; security cases SE-11, IN-05, IN-09, RE-13).
+
+signup:
+    1. body (JSON or form) → fields, typed and bounded
+    2. client, connection (a database connection, signup enabled, enabled for the client)
+    3. email, profile fields, user_metadata (core/profile, actor="signup"), password policy
+    4. hash (worker thread) → user row; a duplicate is the generic `invalid_signup` (no
+       enumeration); every outcome logged as `ss` / `fs`
+
+change_password: the same 200 text whether or not the user exists; a reset ticket
+(core/tickets.py) is delivered when it does. The hosted "forgot password" form (web/reset.py)
+sends the same link through send_reset_link.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from keystead.core.clients import Client
+from keystead.core.passwords import PasswordPolicy, hash_password
+from keystead.core.ports import Connection
+from keystead.core.profile import MetadataRejected, check_metadata_write
+from keystead.core.tickets import new_reset_ticket, reset_url
+from keystead.core.users import User
+from keystead.deps import AppState, get_state
+from keystead.errors import AlreadyExists, InvalidRequest, SignupError
+from keystead.management.users import default_picture, profile_policy
+from keystead.oauth.authorize import Requester
+from keystead.oauth.params import Params, printable, read_params
+from keystead.storage.models import UserRow
+
+mail_log = logging.getLogger("keystead.mail")
+
+DATABASE_STRATEGY: Final = "auth0"
+INVALID_SIGNUP: Final = "Invalid sign up"  # Auth0's body for a duplicate (contract §7.2)
+CHANGE_PASSWORD_SENT: Final = "We've just sent you an email to reset your password."
+MAX_EMAIL: Final = 254  # RFC 5321 path limit, less the angle brackets
+# Column sizes of storage/models.UserRow: longer values are refused, never truncated.
+PROFILE_LIMITS: Final = {
+    "given_name": 150,
+    "family_name": 150,
+    "name": 300,
+    "nickname": 300,
+    "picture": 2048,
+}
+# Auth0's default username rule: 1-15 of these characters (connection `validation.username`).
+_USERNAME: Final = re.compile(r"[A-Za-z0-9_+\-.!#$'^`~@]+")
+_PHONE: Final = re.compile(r"\+[1-9][0-9]{1,14}")  # E.164
+# ASCII only, after NFKC: a Unicode domain must come in its xn-- form, so that one address
+# cannot make two accounts (IN-05). Deliverability is the email's job, not this pattern's.
+_LOCAL: Final = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}")
+_LABEL: Final = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+_DOMAIN: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+
+
+def canonical_email(raw: str) -> str | None:
+    """NFKC-folded, trimmed, lower-cased address; None when it is not a plain email address."""
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at or len(email) > MAX_EMAIL or not _LOCAL.fullmatch(local):
+        return None
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return None
+    return email if _DOMAIN.fullmatch(domain) else None
+
+
+def password_policy(connection: Connection) -> PasswordPolicy:
+    """The connection's `password_complexity_options.min_length` (Auth0's setting), else 8."""
+    options = connection.options.get("password_complexity_options")
+    length = options.get("min_length") if isinstance(options, dict) else None
+    if isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= 128:
+        return PasswordPolicy(min_length=length)
+    return PasswordPolicy()
+
+
+def password_error(policy: PasswordPolicy, password: str, email: str | None) -> SignupError | None:
+    """Auth0's error for a refused password: the rule-specific codes, else PasswordStrengthError
+    with every rule and whether it held (contract §7.2)."""
+    violations = policy.violations(password, email)
+    if not violations:
+        return None
+    codes = {v.code for v in violations}
+    if not codes & {"password_too_short", "password_too_long"}:
+        if "password_dictionary_error" in codes:
+            return _password_rule_error("password_dictionary_error", "Password is too common.")
+        return _password_rule_error(
+            "password_no_user_info_error", "Password is based on user information."
+        )
+    rules = [{"code": v.code, "message": v.message, "verified": False} for v in violations]
+    return SignupError(
+        "invalid_password",
+        {"rules": rules, "verified": False},
+        name="PasswordStrengthError",
+        message="Password is too weak",
+    )
+
+
+def _password_rule_error(code: str, text: str) -> SignupError:
+    name = "".join(part.title() for part in code.removesuffix("_error").split("_")) + "Error"
+    return SignupError(code, text, name=name, message=text)
+
+
+# --- POST /dbconnections/signup ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Signup:
+    """A signup that passed every check but the duplicate one."""
+
+    client: Client
+    connection: Connection
+    user: User  # without a password hash yet
+    password: str
+    supplied: frozenset[str]  # optional fields the request sent, echoed in the answer
+
+
+async def signup(request: Request) -> Response:
+    state = get_state(request)
+    who = Requester.of(request)
+    client: Client | None = None
+    connection_name: str | None = None
+    try:
+        params = await _signup_params(request)
+        client_id = _required(params, "client_id")
+        connection_name = _required(params, "connection")
+        checked = await _validate(state, params, client_id, connection_name)
+        client = checked.client
+        # TODO(issue 5): pre-user-registration throttling per IP (AT-03: 50 signups) plugs in here.
+        user = await _create(state, checked, who)
+    except SignupError as exc:
+        await _log_failure(state, exc, client, connection_name, who)
+        raise
+    return JSONResponse(_signup_body(user, checked.supplied), headers={"Cache-Control": "no-store"})
+
+
+async def _signup_params(request: Request) -> Params:
+    try:
+        return await read_params(request)
+    except InvalidRequest as exc:
+        raise SignupError("invalid_body", exc.description) from None
+
+
+def _required(params: Params, name: str) -> str:
+    value = _text(params, name)
+    if value is None:
+        raise SignupError("invalid_body", f"Missing required property: {name}")
+    return value
+
+
+def _text(params: Params, name: str, limit: int | None = None) -> str | None:
+    try:
+        value = params.get(name)
+    except InvalidRequest:
+        raise SignupError("invalid_body", f"{name} must be a string") from None
+    if value is not None and limit is not None and len(value) > limit:
+        raise SignupError("invalid_body", f"{name} must be at most {limit} characters")
+    return value
+
+
+async def _validate(
+    state: AppState, params: Params, client_id: str, connection_name: str
+) -> _Signup:
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        client = await repos.clients.find(client_id)
+        connection = await repos.connections.by_name(connection_name)
+        policy = await profile_policy(repos, client_id) if client is not None else None
+    if client is None or policy is None:
+        raise SignupError("invalid_client", "Unknown client", status=400)
+    if connection is None or connection.strategy != DATABASE_STRATEGY:
+        raise SignupError("invalid_connection", "Unknown database connection")
+    enabled = connection.extra.get("enabled_clients")
+    if isinstance(enabled, list) and client_id not in enabled:
+        raise SignupError("invalid_connection", "The connection is not enabled for this client")
+    if connection.options.get("disable_signup"):
+        raise SignupError("unauthorized", "Public signup is disabled", status=403)
+
+    email = canonical_email(_required(params, "email"))
+    if email is None:
+        raise SignupError("invalid_body", "email is not a valid email address")
+    password = _required(params, "password")
+    username = _username(params, connection)
+    profile = {name: _text(params, name, limit) for name, limit in PROFILE_LIMITS.items()}
+    picture = profile.pop("picture")
+    if picture is not None and not picture.lower().startswith(("https://", "http://")):
+        raise SignupError("invalid_body", "picture must be an http(s) URL")
+    phone = _text(params, "phone_number", 20)
+    if phone is not None and not _PHONE.fullmatch(phone):
+        raise SignupError("invalid_body", "phone_number must be in E.164 format, e.g. +15555550100")
+
+    metadata = params.raw("user_metadata")
+    try:
+        user_metadata = check_metadata_write(policy, {}, metadata or {}, actor="signup").result
+    except MetadataRejected as exc:
+        raise SignupError("invalid_body", exc.message) from None
+
+    refused = password_error(password_policy(connection), password, email)
+    if refused is not None:
+        raise refused
+    user = User(
+        user_id="",
+        email=email,
+        username=username,
+        phone_number=phone,
+        name=profile["name"] or email,
+        nickname=profile["nickname"] or email.split("@", 1)[0],
+        given_name=profile["given_name"],
+        family_name=profile["family_name"],
+        picture=picture or default_picture(email),
+        user_metadata=user_metadata,
+    )
+    supplied = {name for name, value in profile.items() if value is not None}
+    supplied |= {name for name, value in (("username", username), ("picture", picture)) if value}
+    if phone is not None:
+        supplied.add("phone_number")
+    if metadata is not None:
+        supplied.add("user_metadata")
+    return _Signup(client, connection, user, password, frozenset(supplied))
+
+
+def _username(params: Params, connection: Connection) -> str | None:
+    if not connection.options.get("requires_username"):
+        return None  # Auth0 ignores a username the connection does not use
+    username = _required(params, "username")
+    rule = connection.options.get("validation", {}) or {}
+    limits = rule.get("username", {}) if isinstance(rule, dict) else {}
+    low = limits.get("min", 1) if isinstance(limits, dict) else 1
+    high = limits.get("max", 15) if isinstance(limits, dict) else 15
+    if not (isinstance(low, int) and isinstance(high, int)):
+        low, high = 1, 15
+    if not low <= len(username) <= high or not _USERNAME.fullmatch(username):
+        raise SignupError(
+            "invalid_body",
+            f"username must be {low} to {high} letters, digits or _+-.!#$'^`~@ characters",
+        )
+    return username.lower()
+
+
+async def _create(state: AppState, checked: _Signup, who: Requester) -> User:
+    user, connection, client = checked.user, checked.connection, checked.client
+    # Hashed before the duplicate check, so that a taken address costs the same time (no
+    # enumeration by timing), and outside the transaction, so no write lock waits on argon2.
+    password_hash = await run_in_threadpool(hash_password, checked.password)
+    try:
+        async with state.transaction() as session:
+            if user.username and await _username_taken(session, connection.name, user.username):
+                raise AlreadyExists("username taken")
+            created = await state.repos(session).users.create(
+                replace(user, password_hash=password_hash), connection=connection.name
+            )
+            await state.logs(session).record(
+                "ss",
+                user_id=created.user_id,
+                client_id=client.client_id,
+                ip=who.ip,
+                user_agent=who.user_agent,
+                connection=connection.name,
+                user_name=created.email,
+            )
+    except AlreadyExists:  # also a concurrent signup with the same address (RE-13)
+        raise SignupError("invalid_signup", INVALID_SIGNUP) from None
+    return created
+
+
+# TODO(when SqlUsers has a username lookup): move this query there.
+async def _username_taken(session: AsyncSession, connection: str, username: str) -> bool:
+    found = await session.scalar(
+        select(UserRow.user_id).where(
+            UserRow.connection == connection, UserRow.username == username
+        )
+    )
+    return found is not None
+
+
+_ECHOED: Final = (
+    "username", "phone_number", "given_name", "family_name", "name", "nickname", "picture",
+    "user_metadata",
+)  # fmt: skip
+
+
+def _signup_body(user: User, supplied: frozenset[str]) -> dict[str, Any]:
+    """`_id` without the `auth0|` prefix, the email, and the optional fields the request sent,
+    as stored (contract §7.2)."""
+    body: dict[str, Any] = {
+        "_id": user.user_id.partition("|")[2],
+        "email": user.email,
+        "email_verified": user.email_verified,
+    }
+    body.update({name: getattr(user, name) for name in _ECHOED if name in supplied})
+    return body
+
+
+async def _log_failure(
+    state: AppState,
+    exc: SignupError,
+    client: Client | None,
+    connection: str | None,
+    who: Requester,
+) -> None:
+    reason = exc.description if isinstance(exc.description, str) else exc.message or exc.code
+    async with state.transaction() as session:
+        await state.logs(session).record(
+            "fs",
+            description=printable(reason, 300),
+            client_id=client.client_id if client else None,
+            ip=who.ip,
+            user_agent=who.user_agent,
+            connection=connection,
+            details={"code": exc.code},
+        )
+
+
+# --- POST /dbconnections/change_password -------------------------------------------------------
+
+
+async def change_password(request: Request) -> Response:
+    state = get_state(request)
+    params = await read_params(request)
+    email = canonical_email(params.required("email"))
+    if email is None:
+        raise InvalidRequest("email is not a valid email address")
+    connection_name = params.required("connection")
+    client_id = params.get("client_id")
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        connection = await repos.connections.by_name(connection_name)
+        client = await repos.clients.find(client_id) if client_id else None
+    if connection is None or connection.strategy != DATABASE_STRATEGY:
+        raise InvalidRequest("Unknown database connection")
+    if client_id and client is None:
+        raise InvalidRequest("Unknown client")
+    # TODO(issue 5): rate limit per (IP, email): burst 10, 1 per minute (contract §7.3).
+    who = Requester.of(request)
+    await send_reset_link(
+        state,
+        email=email,
+        connection=connection.name,
+        client_id=client_id,
+        ip=who.ip,
+        user_agent=who.user_agent,
+    )
+    return PlainTextResponse(CHANGE_PASSWORD_SENT, headers={"Cache-Control": "no-store"})
+
+
+async def send_reset_link(
+    state: AppState,
+    *,
+    email: str,
+    connection: str,
+    client_id: str | None,
+    ip: str | None,
+    user_agent: str | None,
+) -> None:
+    """Create a reset ticket and deliver it if `email` has an account in `connection`.
+
+    The caller answers alike either way. A ticket is signed either way too, so that both paths
+    cost about the same time. The log events (`scpr`, `fcpr`) never hold the ticket.
+    """
+    settings = state.settings
+    async with state.transaction() as session:
+        user = await state.repos(session).users.by_email(connection, email)
+        ticket = new_reset_ticket(
+            state.keys,
+            issuer=settings.issuer,
+            user=user or User(user_id="auth0|" + "0" * 24),
+            now=state.clock.now(),
+            client_id=client_id,
+        )
+        await state.logs(session).record(
+            "scpr" if user is not None else "fcpr",
+            description=None if user is not None else "The user does not exist.",
+            user_id=user.user_id if user is not None else None,
+            client_id=client_id,
+            ip=ip,
+            user_agent=user_agent,
+            connection=connection,
+            user_name=email,
+        )
+    if user is not None and user.email:
+        await deliver_reset_link(state, user.email, reset_url(settings.issuer, ticket))
+
+
+async def deliver_reset_link(state: AppState, email: str, url: str) -> None:
+    """Send the reset link to `email`.
+
+    TODO(when a mail sender exists): send it by SMTP. Until then the link is only logged, on
+    the `keystead.mail` logger, so that an operator (or a test) can hand it on.
+    """
+    mail_log.info("would send to %s: password reset link %s", email, url)
