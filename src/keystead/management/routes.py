@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from keystead.management import users
+from keystead.management import clients, users
 from keystead.management.api import PreflightRoute, api
 
 routes: list[BaseRoute] = [
@@ -21,4 +21,11 @@ routes: list[BaseRoute] = [
     api("PATCH", "/users/{id}", users.update_user),
     api("DELETE", "/users/{id}", users.delete_user),
     api("GET", "/users-by-email", users.get_users_by_email),
+    # clients (§10.2)
+    api("GET", "/clients", clients.list_clients),
+    api("POST", "/clients", clients.create_client),
+    api("GET", "/clients/{id}", clients.get_client),
+    api("PATCH", "/clients/{id}", clients.update_client),
+    api("DELETE", "/clients/{id}", clients.delete_client),
+    api("POST", "/clients/{id}/rotate-secret", clients.rotate_client_secret),
 ]
