@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from keystead.web import login, signup
+from keystead.web import reset
 from keystead.web.pages import STATIC, STATIC_PATH
 
 routes: list[BaseRoute] = [
@@ -14,4 +15,8 @@ routes: list[BaseRoute] = [
     Route("/u/signup", signup.signup_page, methods=["GET"]),
     Route("/u/signup", signup.signup_submit, methods=["POST"]),
     Mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static"),
+    Route("/u/reset-password", reset.reset_page, methods=["GET"]),
+    Route("/u/reset-password", reset.reset_submit, methods=["POST"]),
+    Route("/u/reset-password/{ticket}", reset.reset_page, methods=["GET"]),
+    Route("/u/reset-password/{ticket}", reset.reset_submit, methods=["POST"]),
 ]
