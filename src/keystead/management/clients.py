@@ -38,7 +38,7 @@ from keystead.errors import BadRequest, Forbidden, NotFound, RecordNotFound
 from keystead.management.api import Caller, json_response
 from keystead.management.bodies import payload_error, read_body
 from keystead.management.params import Projection, parse_bool, parse_page, parse_projection
-from keystead.management.schemas import refuse_unsupported
+from keystead.management.schemas import read_patch, refuse_unsupported
 from keystead.management.schemas.audit import record_change
 from keystead.management.schemas.clients import (
     CREATE_CLIENT,
@@ -174,7 +174,7 @@ async def create_client(request: Request, caller: Caller) -> Response:
 
 
 async def update_client(request: Request, caller: Caller) -> Response:
-    body = await read_body(request, UPDATE_CLIENT)
+    body = await read_patch(request, UPDATE_CLIENT)
     _check_field_scopes(body, caller)
     refuse_unsupported(body, UNSUPPORTED)
     state = get_state(request)

@@ -15,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from starlette.requests import Request
+
 from keystead.errors import BadRequest
+from keystead.management.bodies import payload_error, read_json, validate
 
 ANY: Final[
     dict[str, Any]
@@ -57,3 +60,11 @@ def refuse_unsupported(body: Mapping[str, Any], names: Iterable[str]) -> None:
                 f"Keystead does not support {name}; leave it out or send null.",
                 error_code="operation_not_supported",
             )
+
+
+async def read_patch(request: Request, schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A PATCH body; an empty one names Auth0's minProperties rule rather than jsonschema's."""
+    body = await read_json(request)
+    if body == {} and schema.get("minProperties"):
+        raise payload_error("Too few properties defined (0), minimum 1")
+    return validate(body, schema)
