@@ -21,6 +21,7 @@ from keystead.core.logs import LogEvent
 from keystead.core.passwords import verify_password
 from keystead.core.ports import Connection
 from keystead.core.users import DATABASE_CONNECTION, User
+from keystead.deps import AppState
 from keystead.oauth.dbconnections import canonical_email
 from keystead.settings import Settings
 from tests.conftest import ISSUER
@@ -65,7 +66,7 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client_id(app: Any) -> str:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         client = await state.repos(session).clients.create(
             Client(client_id="", name="App", app_type="spa", token_endpoint_auth_method="none")
@@ -89,19 +90,19 @@ def body(cid: str, **over: Any) -> dict[str, Any]:
 
 
 async def users_with(app: Any, email: str) -> User | None:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         return await state.repos(session).users.by_email(DATABASE_CONNECTION, email)
 
 
 async def events(app: Any, type_: str) -> list[LogEvent]:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         return [e for e in await state.logs(session).list(limit=None) if e.type == type_]
 
 
 async def set_options(app: Any, name: str, **options: Any) -> Connection:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         repos = state.repos(session)
         conn = await repos.connections.by_name(name)
@@ -320,7 +321,7 @@ async def test_metadata_at_the_limits_is_accepted(
 async def test_tenant_policy_and_client_override_apply_at_signup(
     http: httpx.AsyncClient, app: Any, client_id: str
 ) -> None:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     policy = {
         "user_metadata": {
             "schema": {"type": "object", "properties": {"theme": {"enum": ["light", "dark"]}}},
@@ -442,7 +443,7 @@ async def test_disabled_signup_is_unauthorized(
 async def test_connection_not_enabled_for_the_client(
     http: httpx.AsyncClient, app: Any, client_id: str
 ) -> None:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         await state.repos(session).connections.create(
             Connection(id="", name="Staff", strategy="auth0", extra={"enabled_clients": ["other"]})
@@ -452,7 +453,7 @@ async def test_connection_not_enabled_for_the_client(
 
 
 async def test_username_connections(http: httpx.AsyncClient, app: Any, client_id: str) -> None:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         await state.repos(session).connections.create(
             Connection(id="", name="Named", strategy="auth0", options={"requires_username": True})

@@ -23,6 +23,7 @@ from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
 from keystead.core.passwords import hash_password, verify_password
 from keystead.core.users import DATABASE_CONNECTION, User
+from keystead.deps import AppState
 from keystead.settings import Settings
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.reset import LINK_DEAD, MISMATCH
@@ -67,7 +68,7 @@ def old_hash() -> str:
 @pytest_asyncio.fixture(loop_scope="module")
 async def user(app: Any, old_hash: str) -> User:
     """A new user per test, with password OLD and two SSO sessions."""
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         created = await state.repos(session).users.create(
             User(
@@ -84,19 +85,19 @@ async def user(app: Any, old_hash: str) -> User:
 
 
 async def current(app: Any, user_id: str) -> User:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         return await state.repos(session).users.get(user_id)
 
 
 async def session_count(app: Any, user_id: str) -> int:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         return len(await SqlLoginSessions(session, state.clock).list_for_user(user_id))
 
 
 async def events(app: Any, type_: str, user_id: str | None = None) -> list[LogEvent]:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         found = await state.logs(session).list(limit=None)
     return [e for e in found if e.type == type_ and (user_id is None or e.user_id == user_id)]
@@ -286,7 +287,7 @@ async def test_tampered_and_foreign_tickets_are_refused(
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     kid = json.loads(base64.urlsafe_b64decode(header + "=="))["kid"]
     other = await _other_user(app)
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     forged = [
         f"{header}.{b64({**claims, 'sub': other.user_id})}.{signature}",  # payload changed
         f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{payload}.",  # alg none
@@ -310,7 +311,7 @@ async def test_tampered_and_foreign_tickets_are_refused(
 
 
 async def _other_user(app: Any) -> User:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         return await state.repos(session).users.create(
             User(
@@ -351,7 +352,7 @@ async def test_ticket_dies_when_the_password_changes_elsewhere(
 ) -> None:
     ticket = await request_link(http, caplog, user.email or "")
     assert ticket is not None
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         repos = state.repos(session)
         found = await repos.users.get(user.user_id)
@@ -364,7 +365,7 @@ async def test_deleted_user_ticket_is_refused(
 ) -> None:
     ticket = await request_link(http, caplog, user.email or "")
     assert ticket is not None
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         await state.repos(session).users.delete(user.user_id)
     r = await http.get("/u/reset-password", params={"ticket": ticket})

@@ -22,6 +22,7 @@ from keystead.core.clients import Client
 from keystead.core.clock import FixedClock
 from keystead.core.tokens import iso8601
 from keystead.core.users import DATABASE_CONNECTION, User
+from keystead.deps import AppState
 from keystead.settings import Settings
 from tests.conftest import ISSUER
 
@@ -59,7 +60,7 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def spa(app: Any) -> Client:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         return await state.repos(session).clients.create(
             Client(
@@ -76,7 +77,7 @@ async def spa(app: Any) -> Client:
 @pytest_asyncio.fixture(loop_scope="module")
 async def user(app: Any) -> User:
     """A new user per test, created at the clock's current time."""
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     async with state.transaction() as session:
         return await state.repos(session).users.create(
             User(
@@ -173,7 +174,7 @@ async def test_values_are_read_at_request_time(
     http: httpx.AsyncClient, app: Any, clock: FixedClock, user: User
 ) -> None:
     token = mint(app, clock, user.user_id)
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     clock.advance(30)
     async with state.transaction() as session:
         await state.repos(session).users.update(replace(user, name="Alice L."))
@@ -280,7 +281,12 @@ async def test_hs256_with_the_public_key_as_secret_is_refused(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     now = int(clock.now())
-    claims = {"iss": ISSUER, "sub": user.user_id, "aud": USERINFO, "scope": "openid"}
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": user.user_id,
+        "aud": USERINFO,
+        "scope": "openid",
+    }
     claims |= {"iat": now, "exp": now + 60}
     forged = _hs256(claims, public_pem, key.kid)
     assert_invalid_token(await http.get("/userinfo", headers=bearer(forged)))
@@ -300,7 +306,12 @@ async def test_foreign_key_and_foreign_issuer_and_flipped_bit_are_refused(
 ) -> None:
     kid = app.state.keystead.keys.current.kid
     now = int(clock.now())
-    claims = {"iss": ISSUER, "sub": user.user_id, "aud": USERINFO, "scope": "openid"}
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": user.user_id,
+        "aud": USERINFO,
+        "scope": "openid",
+    }
     claims |= {"iat": now, "exp": now + 60}
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     foreign = jwt.encode(claims, other, algorithm="RS256", headers={"kid": kid})
@@ -352,7 +363,7 @@ async def test_token_without_openid_is_insufficient_scope(
 async def test_deleted_and_blocked_users_get_nothing(
     http: httpx.AsyncClient, app: Any, clock: FixedClock, user: User
 ) -> None:
-    state = app.state.keystead
+    state: AppState = app.state.keystead
     token = mint(app, clock, user.user_id)
     async with state.transaction() as session:
         await state.repos(session).users.update(replace(user, blocked=True))
