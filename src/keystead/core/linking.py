@@ -60,13 +60,24 @@ def check_link_with_header(token: str) -> None:
         raise BadRequest(NOT_RS256)
 
 
-def verification_error(description: str) -> BadRequest:
+def verification_error(description: str, token: str) -> BadRequest:
     """The §9.6 error for a failed signature/issuer/time check (core/keys' descriptions)."""
     if description == "invalid issuer" or description == 'token has no "iss" claim':
         return BadRequest(OTHER_ISSUER)
     if description.startswith("token must be signed with"):
         return BadRequest(NOT_RS256)
+    if description == "malformed token" and _has_odd_sub(token):
+        # PyJWT refuses a non-string sub as malformed; Auth0 names the claim. Still a 400.
+        return BadRequest(INVALID_SUB)
     return BadRequest(INVALID_TOKEN, detail=description)
+
+
+def _has_odd_sub(token: str) -> bool:
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return "sub" in claims and not isinstance(claims["sub"], str)
 
 
 def is_user_id(value: object) -> bool:
