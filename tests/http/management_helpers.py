@@ -135,6 +135,11 @@ def _oas() -> tuple[dict[str, Any], Registry[Any]]:
     return doc, Registry().with_resource(_BASE, resource)
 
 
+def oas_document() -> dict[str, Any]:
+    """Auth0's Management API OpenAPI document, parsed once."""
+    return _oas()[0]
+
+
 @cache
 def _validator(method: str, path: str, status: int) -> Draft202012Validator | None:
     doc, registry = _oas()

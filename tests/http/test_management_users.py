@@ -17,7 +17,6 @@ from keystead.management.bodies import CREATE_USER, UPDATE_USER
 from tests.http.management_helpers import (
     M2M,
     SPA,
-    _oas,
     check_error,
     check_oas,
     get_user,
@@ -27,6 +26,7 @@ from tests.http.management_helpers import (
     make_user,
     module_app,
     module_http,
+    oas_document,
     sapi_events,
     set_tenant_setting,
     state_of,
@@ -549,7 +549,7 @@ async def test_metadata_key_names(app: Any, http: Any) -> None:
 
 
 async def test_request_schemas_follow_the_openapi_document() -> None:
-    schemas = _oas()[0]["components"]["schemas"]
+    schemas = oas_document()["components"]["schemas"]
     create = schemas["CreateUserRequestContent"]
     assert CREATE_USER["properties"].keys() == create["properties"].keys()
     assert CREATE_USER["required"] == create["required"]

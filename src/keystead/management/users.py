@@ -84,6 +84,7 @@ async def get_users_by_email(request: Request, caller: Caller) -> Response:
     if not email:
         raise query_error("Missing required property: email")
     async with get_state(request).transaction() as session:
+        # TODO(move to SqlUsers): a lookup by email across connections.
         rows = await session.scalars(
             select(UserRow)
             .where(UserRow.email == normal_email(email))
