@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from keystead.management import clients, device_credentials, enrollments, identities, users
+from keystead.management import (
+    client_grants,
+    clients,
+    device_credentials,
+    enrollments,
+    identities,
+    logs,
+    resource_servers,
+    roles,
+    users,
+)
 from keystead.management.api import PreflightRoute, api
 
 _METHOD = "/users/{id}/authentication-methods/{authentication_method_id}"
@@ -47,4 +57,37 @@ routes: list[BaseRoute] = [
     api("GET", "/device-credentials", device_credentials.list_device_credentials),
     api("POST", "/device-credentials", device_credentials.create_device_credential),
     api("DELETE", "/device-credentials/{id}", device_credentials.delete_device_credential),
+    # resource servers (§10.3): {id} may be an identifier, slashes and all
+    api("GET", "/resource-servers", resource_servers.list_resource_servers),
+    api("POST", "/resource-servers", resource_servers.create_resource_server),
+    api("GET", "/resource-servers/{id:path}", resource_servers.get_resource_server),
+    api("PATCH", "/resource-servers/{id:path}", resource_servers.update_resource_server),
+    api("DELETE", "/resource-servers/{id:path}", resource_servers.delete_resource_server),
+    # client grants (§10.4)
+    api("GET", "/client-grants", client_grants.list_client_grants),
+    api("POST", "/client-grants", client_grants.create_client_grant),
+    api("GET", "/client-grants/{id}", client_grants.get_client_grant),
+    api("PATCH", "/client-grants/{id}", client_grants.update_client_grant),
+    api("DELETE", "/client-grants/{id}", client_grants.delete_client_grant),
+    # roles and permissions (§10.5, §9.2)
+    api("GET", "/roles", roles.list_roles),
+    api("POST", "/roles", roles.create_role),
+    api("GET", "/roles/{id}", roles.get_role),
+    api("PATCH", "/roles/{id}", roles.update_role),
+    api("DELETE", "/roles/{id}", roles.delete_role),
+    api("GET", "/roles/{id}/permissions", roles.list_role_permissions),
+    api("POST", "/roles/{id}/permissions", roles.add_role_permissions),
+    api("DELETE", "/roles/{id}/permissions", roles.delete_role_permissions),
+    api("GET", "/roles/{id}/users", roles.list_role_users),
+    api("POST", "/roles/{id}/users", roles.assign_role_users),
+    api("GET", "/users/{id}/roles", roles.list_user_roles),
+    api("POST", "/users/{id}/roles", roles.assign_user_roles),
+    api("DELETE", "/users/{id}/roles", roles.delete_user_roles),
+    api("GET", "/users/{id}/permissions", roles.list_user_permissions),
+    api("POST", "/users/{id}/permissions", roles.create_user_permissions),
+    api("DELETE", "/users/{id}/permissions", roles.delete_user_permissions),
+    # logs (§10.7)
+    api("GET", "/logs", logs.list_logs),
+    api("GET", "/logs/{id}", logs.get_log),
+    api("GET", "/users/{id}/logs", logs.list_user_logs),
 ]
