@@ -154,9 +154,9 @@ async def get_user(state: AppState, user_id: str) -> User:
         return await state.repos(session).users.get(user_id)
 
 
-def authorize_params(client_id: str = SPA_ID, **overrides: str | None) -> dict[str, str]:
+def authorize_params(client_id: str | None = SPA_ID, **overrides: str | None) -> dict[str, str]:
     params = {
-        "client_id": client_id,
+        "client_id": client_id or "",
         "response_type": "code",
         "redirect_uri": CB,
         "scope": "openid profile email",
@@ -165,6 +165,8 @@ def authorize_params(client_id: str = SPA_ID, **overrides: str | None) -> dict[s
         "code_challenge": CHALLENGE,
         "code_challenge_method": "S256",
     }
+    if client_id is None:
+        del params["client_id"]
     for name, value in overrides.items():
         if value is None:
             params.pop(name, None)

@@ -243,7 +243,12 @@ async def test_se08_bad_id_token_hint_gets_no_redirect(
     kid = state.keys.current.kid
     params = {"post_logout_redirect_uri": BYE}
     if kind == "none":
-        params["id_token_hint"] = jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
+        params["id_token_hint"] = jwt.encode(
+            claims,
+            None,  # type: ignore[arg-type]  # alg "none" takes no key
+            algorithm="none",
+            headers={"kid": kid},
+        )
     elif kind == "foreign":
         params["id_token_hint"] = _foreign(state, claims)
     elif kind == "other-client":  # issued to the SPA, presented for the web app
