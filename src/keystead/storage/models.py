@@ -139,7 +139,7 @@ class UserRow(Base):
             Index("ix_users_logins_count", "logins_count", "user_id"),
             # Blocked users are few: a partial index finds them (`blocked:true`).
             Index("ix_users_blocked", "user_id",
-                  postgresql_where=text("blocked"), sqlite_where=text("blocked")),
+                  postgresql_where=text("blocked"), sqlite_where=text("blocked = 1")),
             pattern("ix_users_user_id_pattern", "user_id"),
             pattern("ix_users_email_pattern", "email", "user_id"),
             pattern("ix_users_username_pattern", "username", "user_id"),

@@ -34,7 +34,7 @@ LOWERED = ("name", "nickname", "given_name", "family_name")
 INDEXES: dict[str, tuple[str, str]] = {
     "ix_users_updated_at": ("(updated_at)", "(updated_at)"),
     "ix_users_logins_count": ("(logins_count, user_id)", "(logins_count, user_id)"),
-    "ix_users_blocked": ("(user_id) WHERE blocked", "(user_id) WHERE blocked"),
+    "ix_users_blocked": ("(user_id) WHERE blocked", "(user_id) WHERE blocked = 1"),
     "ix_users_user_id_pattern": ("(user_id text_pattern_ops)", "(user_id) WHERE 0"),
     "ix_users_email_pattern": ("(email text_pattern_ops, user_id)", "(email, user_id)"),
     "ix_users_username_pattern": ("(username text_pattern_ops, user_id)", "(username, user_id)"),
@@ -65,7 +65,7 @@ INDEXES: dict[str, tuple[str, str]] = {
     ),
     "ix_users_linked_identities": (
         "USING gin (linked_identities jsonb_path_ops)",
-        "(linked_identities) WHERE linked_identities <> '[]'",
+        "(linked_identities) WHERE linked_identities > '[]'",
     ),
 }
 
