@@ -116,8 +116,8 @@ class UserRow(Base):
         # declared; migration 0002 gives SQLite a same-named index on the same columns that it
         # can use (NOCASE instead of lower(), a partial index), or an empty placeholder where
         # it can use none (GIN, expressions), since SQLite cannot reflect expression indexes.
-        domain_chars = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789.-'")
-        provider_chars = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789-_'")
+        domain_chars: Any = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789.-'")
+        provider_chars: Any = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789-_'")
 
         def pattern(name: str, expr: Any, *more: str, **kw: Any) -> Index:
             # text_pattern_ops: =, prefix LIKE and byte-order ranges whatever the collation.
