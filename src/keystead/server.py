@@ -82,23 +82,28 @@ def _tls_problem(cert: str, key: str) -> str:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Bind and release the address, so a busy port is one clear line instead of a log dump."""
+    """Bind and release every address uvicorn will, so a busy port is one clear line."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigError(f"cannot resolve host {host!r}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        # Same option uvicorn sets, so a port in TIME_WAIT is not reported busy.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    f"port {port} on {host} is already in use; pick another with --port"
-                ) from None
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    addresses = list(dict.fromkeys((info[0], info[4]) for info in infos))
+    for family, address in addresses:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            # The options asyncio's create_server sets, so the answer matches uvicorn's bind.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise ConfigError(
+                        f"port {port} on {host} is already in use; pick another with --port"
+                    ) from None
+                if exc.errno == errno.EADDRNOTAVAIL and len(addresses) > 1:
+                    continue  # asyncio skips a family the machine lacks (e.g. no IPv6)
+                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def run(
