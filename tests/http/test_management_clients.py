@@ -11,6 +11,10 @@ import pytest_asyncio
 from sqlalchemy import update
 
 from keystead.core.apis import ClientGrant
+from keystead.management.schemas import client_grants as cg_schemas
+from keystead.management.schemas import clients as clients_schemas
+from keystead.management.schemas import resource_servers as rs_schemas
+from keystead.management.schemas import roles as role_schemas
 from keystead.storage.models import ClientRow
 from tests.http.management_helpers import (
     M2M,
@@ -21,6 +25,7 @@ from tests.http.management_helpers import (
     make_client,
     module_app,
     module_http,
+    oas_document,
     sapi_events,
     state_of,
 )
@@ -471,3 +476,64 @@ async def test_token_endpoint_sees_changes_at_once(http: Any, app: Any, caller: 
     assert r.status_code == 200
     refused = await token(new_secret)
     assert refused.status_code == 403 and refused.json()["error"] == "unauthorized_client"
+
+
+# --- the request schemas of every tenant-resource endpoint follow the OpenAPI document ----------
+
+SCHEMAS = {
+    "CreateClientRequestContent": clients_schemas.CREATE_CLIENT,
+    "UpdateClientRequestContent": clients_schemas.UPDATE_CLIENT,
+    "CreateResourceServerRequestContent": rs_schemas.CREATE_RESOURCE_SERVER,
+    "UpdateResourceServerRequestContent": rs_schemas.UPDATE_RESOURCE_SERVER,
+    "CreateClientGrantRequestContent": cg_schemas.CREATE_CLIENT_GRANT,
+    "UpdateClientGrantRequestContent": cg_schemas.UPDATE_CLIENT_GRANT,
+    "CreateRoleRequestContent": role_schemas.CREATE_ROLE,
+    "UpdateRoleRequestContent": role_schemas.UPDATE_ROLE,
+    "AddRolePermissionsRequestContent": role_schemas.PERMISSIONS,
+    "DeleteRolePermissionsRequestContent": role_schemas.PERMISSIONS,
+    "CreateUserPermissionsRequestContent": role_schemas.PERMISSIONS,
+    "DeleteUserPermissionsRequestContent": role_schemas.PERMISSIONS,
+    "AssignRoleUsersRequestContent": role_schemas.ROLE_USERS,
+    "AssignUserRolesRequestContent": role_schemas.USER_ROLES,
+    "DeleteUserRolesRequestContent": role_schemas.USER_ROLES,
+}
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    components = oas_document()["components"]["schemas"]
+    while "$ref" in schema:
+        schema = {**components[schema["$ref"].split("/")[-1]], **{
+            k: v for k, v in schema.items() if k != "$ref"
+        }}  # fmt: skip
+    return schema
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    value = schema.get("type", [])
+    return {value} if isinstance(value, str) else set(value)
+
+
+def _narrower(ours: dict[str, Any], theirs: dict[str, Any], at: str) -> None:
+    """Ours accepts no type, enum value or property the OpenAPI refuses."""
+    theirs = _resolve(theirs)
+    assert _types(ours) <= _types(theirs) or not _types(theirs), at
+    if "enum" in ours and "enum" in theirs:
+        assert set(ours["enum"]) <= set(theirs["enum"]), at
+    if "pattern" in theirs:
+        assert ours.get("pattern") == theirs["pattern"], at
+    if "properties" in ours and "properties" in theirs:
+        assert ours["properties"].keys() <= theirs["properties"].keys(), at
+        for name, prop in ours["properties"].items():
+            if prop:  # {}: an UNSUPPORTED property, checked by refuse_unsupported
+                _narrower(prop, theirs["properties"][name], f"{at}.{name}")
+    if "items" in ours and "items" in theirs:
+        _narrower(ours["items"], theirs["items"], f"{at}[]")
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+async def test_request_schemas_follow_the_openapi_document(name: str) -> None:
+    ours, theirs = SCHEMAS[name], oas_document()["components"]["schemas"][name]
+    assert ours["properties"].keys() == theirs["properties"].keys()  # every property accounted for
+    assert set(theirs.get("required", ())) <= set(ours.get("required", ()))
+    assert ours["additionalProperties"] is False
+    _narrower(ours, theirs, name)
