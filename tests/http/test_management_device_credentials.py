@@ -363,3 +363,16 @@ async def test_delete_unknown_ids(app: Any, http: Any) -> None:
     for target in ("dcr_0000000000000000", "x" * 500, "%00", "..%5C..", "%E2%80%AE"):
         r = await http.delete(f"{URL}/{target}", headers=admin(app))
         check_error(r, 404, "The device credential does not exist.")
+
+
+async def test_nul_characters_are_refused_not_stored(app: Any, http: Any) -> None:
+    # PostgreSQL cannot hold U+0000 in text: each must be a clean 4xx on every database.
+    user = await a_user(app)
+    headers = user_token(app, user.user_id, CREATE)
+    r = await http.post(URL, json=key_body(device_name="a\u0000b"), headers=headers)
+    check_error(r, 400, "Payload validation error: 'String must not contain NUL characters'.")
+    r = await http.get(f"{URL}?user_id=auth0%7C%00", headers=admin(app))
+    check_error(
+        r, 400,
+        "Query validation error: 'String must not contain NUL characters' on property user_id.",
+    )  # fmt: skip

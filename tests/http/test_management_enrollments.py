@@ -430,3 +430,27 @@ async def test_current_user_tokens_have_no_access(app: Any, http: Any) -> None:
         methods_path(me.user_id), json={"type": "totp", "totp_secret": TOTP}, headers=headers
     )
     check_error(r, 403, "Insufficient scope, expected any of: create:authentication_methods")
+
+
+async def test_nul_characters_are_refused(app: Any, http: Any) -> None:
+    user = await a_user(app)
+    r = await http.post(
+        methods_path(user.user_id), json={"type": "email", "email": "a\u0000@example.com"},
+        headers=admin(app),
+    )  # fmt: skip
+    assert r.status_code == 400
+    r = await http.post(
+        methods_path(user.user_id), json={"type": "totp", "totp_secret": TOTP, "name": "\u0000"},
+        headers=admin(app),
+    )  # fmt: skip
+    check_error(r, 400, "Payload validation error: 'String must not contain NUL characters'.")
+    r = await http.get(f"{methods_path(user.user_id)}/totp%7C%00", headers=admin(app))
+    check_error(r, 404, "The authentication method could not be found.")
+    r = await http.get("/api/v2/users/auth0%7C%00/enrollments", headers=admin(app))
+    check_error(r, 404, "User not found.")
+    r = await http.put(
+        methods_path(user.user_id),
+        json=[{"type": "totp", "totp_secret": TOTP + "\u0000"}],
+        headers=admin(app),
+    )
+    assert r.status_code == 400

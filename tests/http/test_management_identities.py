@@ -494,3 +494,17 @@ async def test_idp_tokens_in_profile_data_need_read_user_idp_tokens(app: Any, ht
         headers=admin(app, "update:users read:user_idp_tokens"),
     )
     assert check_oas(r, *UNLINK)[1]["profileData"]["access_token"] == "idp-secret"
+
+
+async def test_nul_characters_are_refused(app: Any, http: Any) -> None:
+    primary = await a_user(app)
+    r = await http.post(
+        path(primary.user_id), json={"provider": "auth0", "user_id": "a\u0000"}, headers=admin(app)
+    )
+    check_error(r, 400, "Payload validation error: 'String must not contain NUL characters'.")
+    r = await http.post(
+        path("auth0%7C%00"), json={"provider": "auth0", "user_id": "x"}, headers=admin(app)
+    )
+    check_error(r, 404, "The user does not exist.")
+    r = await http.delete(f"{path('auth0%7C%00')}/auth0/x", headers=admin(app))
+    check_error(r, 404, "The user does not exist.")

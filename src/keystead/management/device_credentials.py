@@ -22,6 +22,7 @@ from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from keystead.management.api import Caller, json_response
 from keystead.management.bodies import payload_error, read_body
+from keystead.management.identities import refuse_nul, storable
 from keystead.management.params import parse_page, parse_projection, query_error
 from keystead.storage.repositories.device_credentials import (
     DUPLICATE,
@@ -60,6 +61,9 @@ async def list_device_credentials(request: Request, caller: Caller) -> Response:
         raise query_error(f"No enum match for: {kind}", "type")
     if kind is None and ("page" in query or "per_page" in query):
         kind = REFRESH_TOKEN  # §10.1: the type Auth0 assumes when paging is requested
+    for name in ("user_id", "client_id"):
+        if "\x00" in query.get(name, ""):  # PostgreSQL cannot compare such a string: refuse
+            raise query_error("String must not contain NUL characters", name)
     page = parse_page(query, min_per_page=1)
     projection = parse_projection(query)
     state = get_state(request)
@@ -79,6 +83,7 @@ async def list_device_credentials(request: Request, caller: Caller) -> Response:
 
 async def create_device_credential(request: Request, caller: Caller) -> Response:
     body = await read_body(request, CREATE)
+    refuse_nul(body)
     if not _is_base64(body["value"]):
         raise payload_error("value must be base64 encoded", "value")
     if body.get("user_id", caller.sub) != caller.sub:
@@ -111,7 +116,7 @@ async def delete_device_credential(request: Request, caller: Caller) -> Response
     state = get_state(request)
     async with state.transaction() as session:
         store = _store(state, session)
-        found = await store.find(request.path_params["id"])
+        found = await store.find(storable(request.path_params["id"]))
         if found is None:
             raise NotFound(NOT_FOUND, error_code="inexistent_device_credential")
         caller.decision.check_owner(found.user_id)  # §8.3: current-user tokens, own only

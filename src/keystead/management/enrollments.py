@@ -24,6 +24,7 @@ from keystead.deps import AppState, get_state
 from keystead.errors import BadRequest, Conflict, Forbidden, NotFound
 from keystead.management.api import Caller, json_response
 from keystead.management.bodies import payload_error, read_body, read_json, validate
+from keystead.management.identities import refuse_nul, storable
 from keystead.management.params import parse_page
 from keystead.management.serialize import iso
 from keystead.storage.repositories.authentication_methods import (
@@ -209,6 +210,7 @@ async def get_authentication_method(request: Request, caller: Caller) -> Respons
 
 async def create_authentication_method(request: Request, caller: Caller) -> Response:
     body = await read_body(request, CREATE)
+    refuse_nul(body)
     state = get_state(request)
     user_id = caller.target_user_id or ""
     async with state.transaction() as session:
@@ -228,6 +230,7 @@ async def replace_authentication_methods(request: Request, caller: Caller) -> Re
     if len(raw) > MAX_REPLACE:
         raise payload_error(f"Array is too long ({len(raw)}), maximum {MAX_REPLACE}")
     items = [validate(item, REPLACE_ITEM) for item in raw]
+    refuse_nul(items)
     state = get_state(request)
     user_id = caller.target_user_id or ""
     async with state.transaction() as session:
@@ -244,6 +247,7 @@ async def replace_authentication_methods(request: Request, caller: Caller) -> Re
 
 async def update_authentication_method(request: Request, caller: Caller) -> Response:
     body = await read_body(request, UPDATE)
+    refuse_nul(body)
     state = get_state(request)
     async with state.transaction() as session:
         method = await _find(state, session, caller, request)
@@ -356,7 +360,7 @@ def _methods(state: AppState, session: AsyncSession) -> SqlAuthenticationMethods
 async def _check_user(
     state: AppState, session: AsyncSession, caller: Caller, message: str = USER_NOT_FOUND
 ) -> None:
-    if await state.repos(session).users.find(caller.target_user_id or "") is None:
+    if await state.repos(session).users.find(storable(caller.target_user_id)) is None:
         raise NotFound(message, error_code="inexistent_user")
 
 
@@ -364,7 +368,7 @@ async def _find(
     state: AppState, session: AsyncSession, caller: Caller, request: Request
 ) -> AuthenticationMethod:
     await _check_user(state, session, caller)
-    method_id = request.path_params["authentication_method_id"]
+    method_id = storable(request.path_params["authentication_method_id"])
     method = await _methods(state, session).find(caller.target_user_id or "", method_id)
     if method is None:
         raise NotFound(METHOD_NOT_FOUND, error_code="inexistent_authentication_method")

@@ -60,6 +60,7 @@ LINK: Final[dict[str, Any]] = {
 
 async def link_user_identity(request: Request, caller: Caller) -> Response:
     body = validate(await read_json(request), LINK)
+    refuse_nul(body)
     if not body:
         raise payload_error("Too few properties defined (0), minimum 1")
     policy.check_link_fields(body.keys(), caller.decision)  # MG-10: proof, not a name
@@ -172,8 +173,29 @@ async def unlink_user_identity(request: Request, caller: Caller) -> Response:
 # --- shared -------------------------------------------------------------------------------------
 
 
+# TODO(bodies.read_json and api.py refuse NUL): drop these two; PostgreSQL cannot store or even
+# compare a string holding U+0000 (the driver fails: a 500), SQLite can.
+def refuse_nul(body: Any) -> None:
+    """400 for a body with a NUL character in any string, key or value, at any depth."""
+    todo = [body]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, str) and "\x00" in value:
+            raise payload_error("String must not contain NUL characters")
+        if isinstance(value, dict):
+            todo.extend(value.keys())
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
+
+
+def storable(key: str | None) -> str:
+    """A path id fit for a lookup: one with a NUL finds nothing, so it becomes ''."""
+    return "" if key is None or "\x00" in key else key
+
+
 async def _primary(repos: Repositories, caller: Caller) -> User:
-    user = await repos.users.find(caller.target_user_id or "")
+    user = await repos.users.find(storable(caller.target_user_id))
     if user is None:
         raise NotFound(USER_NOT_FOUND, error_code="inexistent_user")
     return user
