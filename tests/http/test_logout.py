@@ -13,9 +13,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
 from keystead.core.clients import Client
+from keystead.core.clock import FixedClock
+from keystead.core.sessions import ABSOLUTE_LIFETIME
 from keystead.core.users import User
 from keystead.deps import AppState
 from keystead.storage.models import LoginSessionRow
+from keystead.storage.repositories.sessions import SqlLoginSessions
 from tests.conftest import ISSUER
 from tests.http import test_authorize as shared
 from tests.http.test_authorize import (
@@ -292,3 +295,21 @@ async def test_se05_post_logout_redirect_uri_must_match_exactly(
         params={"id_token_hint": id_token(state), "post_logout_redirect_uri": f"{APP}/q?x=1"},
     )
     assert r.headers["location"] == f"{APP}/q?x=1"
+
+
+async def test_sessions_end_for_a_user_and_expire(state: AppState, user: User) -> None:
+    clock = FixedClock()
+    async with state.transaction() as session:
+        sessions = SqlLoginSessions(session, clock)
+        first = await sessions.create(user.user_id, ip="203.0.113.9", user_agent="UA")
+        second = await sessions.create(user.user_id)
+        found = await sessions.get_by_cookie(first.cookie)
+        assert found == first.session and found.ip == "203.0.113.9"
+        assert await sessions.get_by_cookie("not-a-session") is None
+        assert await sessions.get_by_cookie("x" * 5000) is None
+        clock.advance(ABSOLUTE_LIFETIME)
+        assert await sessions.get_by_cookie(second.cookie) is None  # expired
+        third = await sessions.create(user.user_id)  # drops the user's expired rows
+        assert [s.sid for s in await sessions.list_for_user(user.user_id)] == [third.session.sid]
+        assert await sessions.delete_for_user(user.user_id) == 1
+        assert await sessions.get_by_cookie(third.cookie) is None

@@ -51,8 +51,17 @@ class SqlLoginSessions:
     async def create(
         self, user_id: str, *, ip: str | None = None, user_agent: str | None = None
     ) -> StartedSession:
-        """A new session for a user who just gave credentials: new cookie value, new sid."""
+        """A new session for a user who just gave credentials: new cookie value, new sid.
+
+        The user's sessions past their absolute lifetime are dropped on the way, so rows do not
+        pile up for users who log in often.
+        """
         now = self.clock.now()
+        await self.session.execute(
+            delete(LoginSessionRow).where(
+                LoginSessionRow.user_id == user_id, LoginSessionRow.expires_at <= now
+            )
+        )
         cookie = new_opaque_token()
         row = LoginSessionRow(
             id_digest=token_digest(cookie),
