@@ -765,7 +765,8 @@ async def test_rbac_grants_only_the_users_permissions(
 async def test_az18_state_is_echoed_byte_exact_in_every_mode(
     http: httpx.AsyncClient, spa: Client, user: User
 ) -> None:
-    await log_in(http)
+    # Through the login page and its hidden field too.
+    assert redirect_params(await log_in(http, state=NASTY_STATE))["state"] == NASTY_STATE
     base = {"prompt": "none", "state": NASTY_STATE}
     # query
     r = await http.get("/authorize", params=authorize_params(**base))
