@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from auth0.management import AsyncAuth0
 
 from keystead.core.apis import Permission, ResourceServer
 from keystead.core.clients import Client
+from tests.conftest import ISSUER
 from tests.http.management_helpers import (
     M2M,
     MGMT,
@@ -18,6 +20,7 @@ from tests.http.management_helpers import (
     check_oas,
     m2m,
     make_client,
+    mint,
     module_app,
     module_http,
     sapi_events,
@@ -208,3 +211,22 @@ async def test_list_shapes_and_checkpoint(http: Any, app: Any, setup: None) -> N
     assert check_oas(r, "GET", "/client-grants") == []
     r = await http.get(P, params={"subject_type": "robot"}, headers=admin(app))
     assert r.status_code == 400 and r.json()["errorCode"] == "invalid_query_string"
+
+
+async def test_auth0_python_follows_next(http: Any, app: Any, setup: None) -> None:
+    """auth0-python v6 client_grants.list sends include_totals=true&take=… and follows `next`."""
+    token = mint(app, sub=f"{M2M}@clients", scope=ALL, gty="client-credentials")
+    sdk = AsyncAuth0(base_url=ISSUER + "api/v2", token=token, httpx_client=http)
+    for i in range(3):
+        await make_client(app, client_id=f"sdk{i}", name=f"SDK {i}", app_type="non_interactive")
+        made = await sdk.client_grants.create(client_id=f"sdk{i}", audience=API, scope=[])
+    assert made.client_id == "sdk2" and made.scope == []
+    pager = await sdk.client_grants.list(take=1)
+    ids = [g.id async for g in pager]
+    everything = (await http.get(P, headers=admin(app))).json()
+    assert sorted(ids) == sorted(g["id"] for g in everything) and len(ids) > 1
+    updated = await sdk.client_grants.update(made.id, scope=["read:orders", "write:orders"])
+    assert updated.scope == ["read:orders", "write:orders"]
+    assert (await sdk.client_grants.get(made.id)).scope == updated.scope
+    await sdk.client_grants.delete(made.id)
+    assert made.id not in [g.id async for g in await sdk.client_grants.list()]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from auth0.management import AsyncAuth0
 from sqlalchemy import update
 
 from keystead.core.apis import ClientGrant
@@ -16,6 +17,7 @@ from keystead.management.schemas import clients as clients_schemas
 from keystead.management.schemas import resource_servers as rs_schemas
 from keystead.management.schemas import roles as role_schemas
 from keystead.storage.models import ClientRow
+from tests.conftest import ISSUER
 from tests.http.management_helpers import (
     M2M,
     MGMT,
@@ -23,6 +25,7 @@ from tests.http.management_helpers import (
     check_oas,
     m2m,
     make_client,
+    mint,
     module_app,
     module_http,
     oas_document,
@@ -537,3 +540,25 @@ async def test_request_schemas_follow_the_openapi_document(name: str) -> None:
     assert set(theirs.get("required", ())) <= set(ours.get("required", ()))
     assert ours["additionalProperties"] is False
     _narrower(ours, theirs, name)
+
+
+# --- auth0-python v6 (the SDK itself, in process) -------------------------------------------------
+
+
+async def test_auth0_python_drives_clients(http: Any, app: Any, caller: None) -> None:
+    token = mint(app, sub=f"{M2M}@clients", scope=ALL, gty="client-credentials")
+    sdk = AsyncAuth0(base_url=ISSUER + "api/v2", token=token, httpx_client=http)
+    made = [await sdk.clients.create(name=f"SDK {i}", app_type="non_interactive") for i in range(3)]
+    assert all(c.client_secret for c in made)
+    pager = await sdk.clients.list(per_page=2)  # include_totals=true; pages until an empty one
+    listed = [c.client_id async for c in pager]
+    assert {c.client_id for c in made} <= set(listed) and len(listed) == len(set(listed))
+    fetched = await sdk.clients.get(made[0].client_id)
+    assert fetched.client_secret == made[0].client_secret
+    rotated = await sdk.clients.rotate_secret(made[0].client_id)
+    assert rotated.client_secret and rotated.client_secret != made[0].client_secret
+    updated = await sdk.clients.update(made[1].client_id, callbacks=["https://sdk.example/cb"])
+    assert updated.callbacks == ["https://sdk.example/cb"]
+    await sdk.clients.delete(made[2].client_id)
+    r = await http.get(f"{P}/{made[2].client_id}", headers=admin(app))
+    assert r.status_code == 404

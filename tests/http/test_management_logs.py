@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from auth0.management import AsyncAuth0
 
 from keystead.core.clock import FixedClock
 from keystead.storage.repositories.logs import SqlLogs
+from tests.conftest import ISSUER
 from tests.http.management_helpers import (
     M2M,
     check_error,
     check_oas,
     m2m,
     make_client,
+    mint,
     module_app,
     module_http,
     state_of,
@@ -174,3 +177,16 @@ async def test_user_logs(http: Any, app: Any, events: list[str]) -> None:
     assert [e["log_id"] for e in paged["logs"]] == events[::2][4:8]
     r = await http.get("/api/v2/users/auth0%7Cnobody/logs", headers=reader(app))
     assert check_oas(r, "GET", "/users/{id}/logs") == []
+
+
+async def test_auth0_python_pages_through_logs(http: Any, app: Any, events: list[str]) -> None:
+    token = mint(app, sub=f"{M2M}@clients", scope="read:logs", gty="client-credentials")
+    sdk = AsyncAuth0(base_url=ISSUER + "api/v2", token=token, httpx_client=http)
+    pager = await sdk.logs.list(per_page=7, sort="date:1")  # pages until an empty page
+    assert [e.log_id async for e in pager] == events
+    found = [e async for e in await sdk.logs.list(search="type:seccft")]
+    assert {e.type for e in found} == {"seccft"} and len(found) == COUNT // 3
+    one = await sdk.logs.get(events[3])
+    assert one.log_id == events[3] and one.details == {"n": 3}
+    mine = [e.log_id async for e in await sdk.users.logs.list(BOB, per_page=4)]
+    assert mine == events[1::2][::-1]

@@ -11,9 +11,11 @@ import httpx
 import jwt
 import pytest
 import pytest_asyncio
+from auth0.management import AsyncAuth0
 
 from keystead.core.apis import ClientGrant
 from keystead.core.clients import Client
+from tests.conftest import ISSUER
 from tests.http.management_helpers import (
     M2M,
     MGMT,
@@ -21,6 +23,7 @@ from tests.http.management_helpers import (
     check_oas,
     m2m,
     make_client,
+    mint,
     module_app,
     module_http,
     sapi_events,
@@ -257,3 +260,22 @@ async def test_next_token_sees_scope_changes(http: Any, app: Any, caller: None) 
     )
     check_patch(r)
     assert await granted() == ["read:bills"]
+
+
+async def test_auth0_python_drives_resource_servers(http: Any, app: Any, caller: None) -> None:
+    token = mint(app, sub=f"{M2M}@clients", scope=ALL, gty="client-credentials")
+    sdk = AsyncAuth0(base_url=ISSUER + "api/v2", token=token, httpx_client=http)
+    made = await sdk.resource_servers.create(
+        identifier="https://sdk.example/", name="SDK", scopes=[{"value": "read:sdk"}]
+    )
+    # PATCH answers 200; the SDK takes any 2xx and parses the same body.
+    updated = await sdk.resource_servers.update(made.id, name="SDK 2", allow_offline_access=True)
+    assert updated.name == "SDK 2" and updated.allow_offline_access is True
+    pager = await sdk.resource_servers.list(per_page=1)
+    identifiers = [api.identifier async for api in pager]
+    assert MGMT in identifiers and "https://sdk.example/" in identifiers
+    assert (await sdk.resource_servers.get(made.id)).identifier == "https://sdk.example/"
+    await sdk.resource_servers.delete(made.id)
+    assert "https://sdk.example/" not in [
+        a.identifier async for a in await sdk.resource_servers.list()
+    ]

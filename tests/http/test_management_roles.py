@@ -9,8 +9,10 @@ from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
+from auth0.management import AsyncAuth0
 
 from keystead.core.apis import Permission, ResourceServer
+from tests.conftest import ISSUER
 from tests.http.management_helpers import (
     M2M,
     check_error,
@@ -19,6 +21,7 @@ from tests.http.management_helpers import (
     make_client,
     make_spa,
     make_user,
+    mint,
     module_app,
     module_http,
     sapi_events,
@@ -288,3 +291,32 @@ async def test_mg16_assignment_needs_the_right_scopes(http: Any, app: Any, setup
     assert r.status_code == 403
     r = await http.get(f"/api/v2/users/{ALICE}/roles", headers=admin(app))
     assert role["id"] not in [x["id"] for x in r.json()]
+
+
+async def test_auth0_python_drives_roles(http: Any, app: Any, setup: None) -> None:
+    token = mint(app, sub=f"{M2M}@clients", scope=ALL, gty="client-credentials")
+    sdk = AsyncAuth0(base_url=ISSUER + "api/v2", token=token, httpx_client=http)
+    role = await sdk.roles.create(name="SDK role", description="via auth0-python")
+    await sdk.roles.permissions.add(role.id, permissions=perms("read:orders")["permissions"])
+    assert [p.permission_name async for p in await sdk.roles.permissions.list(role.id)] == [
+        "read:orders"
+    ]
+    user = (await make_user(app, user_id="auth0|" + "9" * 24, email="sdk@example.com")).user_id
+    await sdk.roles.users.assign(role.id, users=[*USERS, user])
+    # roles.users.list sends include_totals=true&take=… and follows `next` (§8.4).
+    members = [u.user_id async for u in await sdk.roles.users.list(role.id, take=2)]
+    assert members == sorted([*USERS, user])
+    await sdk.users.permissions.create(user, permissions=perms("write:orders")["permissions"])
+    held = [p async for p in await sdk.users.permissions.list(user, per_page=1)]
+    assert [(p.permission_name, p.sources[0]["source_type"]) for p in held] == [
+        ("read:orders", "ROLE"), ("write:orders", "DIRECT")
+    ]  # fmt: skip
+    await sdk.users.permissions.delete(user, permissions=perms("write:orders")["permissions"])
+    await sdk.users.roles.delete(user, roles=[role.id])
+    assert [r.id async for r in await sdk.users.roles.list(user)] == []
+    await sdk.users.roles.assign(user, roles=[role.id])
+    assert [r.name async for r in await sdk.users.roles.list(user)] == ["SDK role"]
+    await sdk.roles.update(role.id, name="SDK role 2")
+    assert (await sdk.roles.get(role.id)).name == "SDK role 2"
+    await sdk.roles.delete(role.id)  # 200 with no body
+    assert role.id not in [r.id async for r in await sdk.roles.list(per_page=2)]
