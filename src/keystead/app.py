@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from keystead.core.clock import Clock, SystemClock
 from keystead.deps import AppState
 from keystead.http.errors import HANDLERS
 from keystead.http.limits import BodySizeLimit
-from starlette.middleware import Middleware
 from keystead.management.routes import routes as management_routes
 from keystead.oauth.routes import routes as oauth_routes
 from keystead.settings import Settings
@@ -26,7 +26,9 @@ from keystead.web.routes import routes as web_routes
 log = logging.getLogger("keystead")
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Starlette:
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+) -> Starlette:
     """Build the application. Settings must already have passed `with_defaults()`."""
     engine = create_engine(settings.database_url)
     state = AppState(

@@ -93,7 +93,9 @@ def test_redirect_login_iframe_silent_auth_and_logout(live_server, spa_server): 
         calls=MANAGEMENT_CALLS,
     )
     check_login(out, live_server.issuer, management)
-    granted = set(jwt_claims(out["steps"]["token_silent"]["value"]["access_token"])["scope"].split())
+    granted = set(
+        jwt_claims(out["steps"]["token_silent"]["value"]["access_token"])["scope"].split()
+    )
     # A SPA asking for read:users gets only the current-user scopes (contract §3.8).
     assert {"read:current_user", "update:current_user_metadata"} <= granted
     assert not any(s.endswith(":users") for s in granted)

@@ -56,9 +56,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, spa_port: int) -> Iter
     }
     log = (tmp / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "keystead", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--tenant", str(HERE / "tenant.yaml")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "keystead",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tenant",
+            str(HERE / "tenant.yaml"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     issuer = f"http://127.0.0.1:{port}/"
     try:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 SigningAlg = Literal["RS256", "HS256"]
-TokenDialect = Literal["access_token", "access_token_authz", "rfc9068_profile", "rfc9068_profile_authz"]
+TokenDialect = Literal[
+    "access_token", "access_token_authz", "rfc9068_profile", "rfc9068_profile_authz"
+]
 
 
 @dataclass(frozen=True)

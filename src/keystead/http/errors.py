@@ -11,10 +11,10 @@ from keystead.errors import (
     AlreadyExists,
     ApiError,
     Conflict,
+    Forbidden,
     InvalidClient,
     InvalidToken,
     NotFound,
-    Forbidden,
     OAuthError,
     ProtectedRecord,
     RecordNotFound,
@@ -32,11 +32,18 @@ def oauth_error_response(exc: OAuthError) -> Response:
     if isinstance(exc, InvalidClient) and exc.basic:
         headers["WWW-Authenticate"] = 'Basic realm="keystead"'
     elif isinstance(exc, InvalidToken):
-        headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{exc.description}"'
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{_quoted(exc.description)}"'
+        )
     headers.update(getattr(exc, "headers", None) or {})
     if exc.detail:
         log.info("oauth error %s: %s", exc.error, exc.detail)
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _quoted(text: str) -> str:
+    """RFC 7235 quoted-string content: no quotes, backslashes or control characters."""
+    return "".join(c for c in text if c not in '"\\' and c.isprintable())
 
 
 async def on_oauth_error(_request: Request, exc: Exception) -> Response:

@@ -1,4 +1,10 @@
-"""Pure ASGI middleware that caps request bodies before any handler reads them."""
+"""Pure ASGI middleware that refuses malformed requests before any handler reads them.
+
+- Bodies above `max_bytes` (declared or streamed) get 413.
+- A NUL character anywhere in the path, query or body gets 400. No Auth0 request carries one,
+  and PostgreSQL cannot store one in text, so letting it through would only turn bad input into
+  a driver error deep inside a handler.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,21 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+_NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")
 
-class BodyTooLarge(Exception):
-    pass
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+def _has_nul(data: bytes) -> bool:
+    return any(marker in data for marker in _NUL_MARKERS)
 
 
 class BodySizeLimit:
-    """413 for a declared or streamed body above `max_bytes`; nothing else is touched."""
+    """413 for a body above `max_bytes`, 400 for a NUL character; nothing else is touched."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -22,6 +36,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        if _has_nul(raw_path) or _has_nul(scope.get("query_string", b"")):
+            await _refuse(scope, send, _Refused(400, "Request contains a NUL character."))
+            return
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -29,43 +47,51 @@ class BodySizeLimit:
                 except ValueError:
                     declared = self.max_bytes + 1
                 if declared > self.max_bytes:
-                    await _too_large(scope, send)
+                    await _refuse(scope, send, _Refused(413, "Request body is too large."))
                     return
         seen = 0
+        tail = b""  # last bytes of the previous chunk, so a marker split across chunks is found
 
-        async def limited_receive() -> Message:
-            nonlocal seen
+        async def guarded_receive() -> Message:
+            nonlocal seen, tail
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                seen += len(chunk)
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise _Refused(413, "Request body is too large.")
+                if _has_nul(tail + chunk):
+                    raise _Refused(400, "Request contains a NUL character.")
+                tail = chunk[-5:]
             return message
 
         try:
-            await self.app(scope, limited_receive, send)
-        except BodyTooLarge:
-            await _too_large(scope, send)
+            await self.app(scope, guarded_receive, send)
+        except _Refused as refused:
+            await _refuse(scope, send, refused)
 
 
-async def _too_large(scope: Scope, send: Send) -> None:
+async def _refuse(scope: Scope, send: Send, refused: _Refused) -> None:
     if scope["path"].startswith("/api/v2"):
+        phrase = "Payload Too Large" if refused.status == 413 else "Bad Request"
+        code = "payload_too_large" if refused.status == 413 else "invalid_body"
         body = {
-            "statusCode": 413,
-            "error": "Payload Too Large",
-            "message": "Request body is too large.",
-            "errorCode": "payload_too_large",
+            "statusCode": refused.status,
+            "error": phrase,
+            "message": refused.message,
+            "errorCode": code,
         }
     else:
-        body = {"error": "invalid_request", "error_description": "Request body is too large."}
+        body = {"error": "invalid_request", "error_description": refused.message}
     raw = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": refused.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(raw)).encode()),
+                (b"cache-control", b"no-store"),
                 (b"connection", b"close"),
             ],
         }

@@ -1,0 +1,47 @@
+"""Requests refused before any handler runs: oversized bodies and NUL characters."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.http.management_helpers import m2m
+
+
+async def test_oversized_body_is_413_in_the_oauth_shape(http, settings):
+    body = b"x" * (settings.max_body_bytes + 1)
+    r = await http.post("/oauth/token", content=body, headers={"content-type": "text/plain"})
+    assert r.status_code == 413
+    assert r.json() == {
+        "error": "invalid_request",
+        "error_description": "Request body is too large.",
+    }
+
+
+async def test_oversized_body_is_413_in_the_management_shape(http, settings):
+    body = b"{" + b" " * settings.max_body_bytes + b"}"
+    r = await http.post("/api/v2/users", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["statusCode"] == 413
+    assert r.json()["errorCode"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/oauth/token", b'{"grant_type":"client_credentials","client_id":"a\\u0000b"}'),
+        ("POST", "/oauth/token", b"grant_type=password&username=a%00b&password=x"),
+        ("PATCH", "/api/v2/users/auth0%7C1", b'{"name":"a\\u0000b"}'),
+        ("GET", "/api/v2/users/auth0%7C1%00", b""),
+        ("GET", "/userinfo?access_token=a%00", b""),
+    ],
+)
+async def test_nul_characters_are_refused_with_400(app, http, method, path, body):
+    # A valid token, so the Management API reads the body rather than stopping at 401.
+    headers = {"content-type": "application/json", **m2m(app)}
+    r = await http.request(method, path, content=body, headers=headers)
+    assert r.status_code == 400
+    payload = r.json()
+    if path.startswith("/api/v2"):
+        assert payload["errorCode"] == "invalid_body"
+    else:
+        assert payload["error"] == "invalid_request"
