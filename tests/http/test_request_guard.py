@@ -45,3 +45,20 @@ async def test_nul_characters_are_refused_with_400(app, http, method, path, body
         assert payload["errorCode"] == "invalid_body"
     else:
         assert payload["error"] == "invalid_request"
+
+
+async def test_unknown_management_path_answers_in_the_management_shape(http):
+    r = await http.get("/api/v2/no-such-thing")
+    assert r.status_code == 404
+    assert r.json() == {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": "Not Found",
+        "errorCode": "inexistent_resource",
+    }
+
+
+async def test_unknown_path_answers_json(http):
+    r = await http.get("/no-such-thing")
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"

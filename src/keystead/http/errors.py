@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -90,7 +92,36 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Unknown paths and wrong methods, in the error shape of the API that was asked."""
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if request.url.path.startswith("/api/v2"):
+        phrase = HTTPStatus(status).phrase
+        body = {"statusCode": status, "error": phrase, "message": _http_message(status)}
+        if status == 404:
+            body["errorCode"] = "inexistent_resource"
+        return JSONResponse(body, status_code=status, headers=exc.headers)
+    return JSONResponse(
+        {
+            "error": "not_found" if status == 404 else "invalid_request",
+            "error_description": _http_message(status),
+        },
+        status_code=status,
+        headers=exc.headers,
+    )
+
+
+def _http_message(status: int) -> str:
+    if status == 404:
+        return "Not Found"
+    if status == 405:
+        return "Method Not Allowed"
+    return HTTPStatus(status).phrase
+
+
 HANDLERS = {
+    HTTPException: on_http_exception,
     OAuthError: on_oauth_error,
     ApiError: on_api_error,
     SignupError: on_signup_error,
