@@ -82,7 +82,7 @@ async def rotate_keys(state: AppState, *, force: bool = False) -> KeyRing:
                 raise ConfigError(
                     f"signing key {previous.kid} may still have signed unexpired tokens; "
                     f"rotate again in {int(stopped + lifetime + REFRESH_INTERVAL - now) + 1} s "
-                    "or force it (tokens it signed stop verifying)"
+                    "or run `keystead keys rotate --force` (tokens it signed stop verifying)"
                 )
         if previous is not None:
             _move(previous, "retired", now)
