@@ -3,8 +3,12 @@
     search_users(session, q, sort=, offset=, limit=, include_total=) -> (users, total)
       1. parse + normalise (core/search.py); a bad q raises SearchSyntaxError (400)
       2. _Sql.where(): one boolean SQL expression per AST node, shaped so that an index applies
-      3. the page: ORDER BY key, user_id; a nullable key is read in two parts, nulls last
-      4. the total, counted up to TOTAL_CAP
+      3. count the matches, up to TOTAL_CAP: few (≤ TOTAL_CAP) are read and sorted whole;
+         many are read in the sort key's index order, where the page comes within a few
+         pages' worth of rows. The planners cannot tell these apart (they assume matches
+         spread evenly and rows cheap to test, so they walk the sort index past a rare
+         jsonpath match for 10^5 rows); the count decides for them.
+      4. the page: ORDER BY key, user_id; a nullable key is read in two parts, nulls last
 
 Indexes are declared in models.py (migration 0002); docs/search.md says which query uses which,
 what stays unindexed (suffix/contains; on SQLite the JSON fields, email.domain and
@@ -60,9 +64,11 @@ from keystead.errors import BadRequest
 from keystead.storage.models import UserRow
 from keystead.storage.repositories.users import _NOT_SOCIAL, to_user
 
-# Totals are exact up to here and then say TOTAL_CAP: Auth0 serves only the first 1000 results
-# of a search, and counting every match of a broad query would read the whole table.
-TOTAL_CAP: Final = 1000
+# Totals are exact up to here and then say TOTAL_CAP. Auth0 serves only the first 1000 results
+# of a search; counting every match of a broad query would read the whole table. 10,000 is
+# also the break-even of step 3: sorting that many rows costs about what walking an index
+# past 10^6 / 10^4 * 50 rows does.
+TOTAL_CAP: Final = 10_000
 SORT_FIELDS: Final = frozenset(
     {"user_id", "email", "email_verified", "username", "phone_number", "name", "nickname",
      "given_name", "family_name", "created_at", "updated_at", "last_login", "logins_count",
@@ -110,12 +116,13 @@ async def search_users(
     sql = _Sql(session.get_bind().dialect.name == "postgresql")
     where = sql.where(node) if node is not None else true()
     field, descending = _sort(sort)
+    matches = await _count(session, where)
     users: list[User] = []
-    if limit > 0:
+    sql.by_index = matches > TOTAL_CAP
+    if limit > 0 and (offset < matches or sql.by_index):
         rows = await sql.page(session, where, field, descending, offset, limit)
         users = [to_user(row) for row in rows]
-    total = await _count(session, where) if include_total else None
-    return users, total
+    return users, min(matches, TOTAL_CAP) if include_total else None
 
 
 def _sort(sort: str | tuple[str, bool] | None) -> tuple[str, bool]:
@@ -132,9 +139,9 @@ def _sort(sort: str | tuple[str, bool] | None) -> tuple[str, bool]:
 
 
 async def _count(session: AsyncSession, where: ColumnElement[bool]) -> int:
+    """The number of matches, or TOTAL_CAP + 1 when there are more."""
     matches = select(UserRow.user_id).where(where).limit(TOTAL_CAP + 1).subquery()
-    n = await session.scalar(select(func.count()).select_from(matches)) or 0
-    return min(n, TOTAL_CAP)
+    return await session.scalar(select(func.count()).select_from(matches)) or 0
 
 
 def _successor(prefix: str) -> str | None:
@@ -172,6 +179,7 @@ class _Sql:
     def __init__(self, postgresql: bool) -> None:
         self.pg = postgresql
         self.params = count()
+        self.by_index = True  # read the page in the sort index's order (step 3)
 
     # 1. boolean structure
 
@@ -436,13 +444,29 @@ class _Sql:
     # 5. the page
 
     def order(self, field: str, descending: bool) -> list[Any]:
-        tiebreak = UserRow.user_id.desc() if descending else UserRow.user_id.asc()
+        """ORDER BY field, user_id; off the index (`x + 0`, `x || ''`) unless self.by_index."""
+        column: Any = getattr(UserRow, field)
+        off = "" if self.by_index else " || ''"
         if self.pg and (field in _PATTERN_INDEXED or field in _FOLDED):
             # ORDER BY … USING: the text_pattern_ops order, which those indexes hold.
             expr = f"users.{field}" if field in _PATTERN_INDEXED else f"lower(users.{field})"
-            return [text(f"{expr} USING {'~>~' if descending else '~<~'}"), tiebreak]
-        key = self.key(field) if field_type(field) is FieldType.STRING else getattr(UserRow, field)
-        return [key.desc() if descending else key.asc(), tiebreak]
+            key = text(f"({expr}{off}) USING {'~>~' if descending else '~<~'}")
+            return [key, self.tiebreak(descending)]
+        if field_type(field) is FieldType.STRING:
+            key = column if self.by_index else column.concat("")
+            if field in _FOLDED:
+                key = key.collate("NOCASE")
+        elif field_type(field) is FieldType.BOOLEAN or self.by_index:
+            key = column
+        else:
+            key = column + 0
+        return [key.desc() if descending else key.asc(), self.tiebreak(descending)]
+
+    def tiebreak(self, descending: bool, *, alone: bool = False) -> Any:
+        key: Any = UserRow.user_id
+        if alone and not self.by_index:
+            key = key.concat("")
+        return key.desc() if descending else key.asc()
 
     async def page(
         self,
@@ -476,9 +500,9 @@ class _Sql:
         else:
             before = select(UserRow.user_id).where(present).limit(offset).subquery()
             with_field = await session.scalar(select(func.count()).select_from(before)) or 0
-        tiebreak = UserRow.user_id.desc() if descending else UserRow.user_id.asc()
         absent = and_(where, column.is_(None))
-        rest = query(absent, [tiebreak], max(0, offset - with_field), limit - len(rows))
+        order = [self.tiebreak(descending, alone=True)]
+        rest = query(absent, order, max(0, offset - with_field), limit - len(rows))
         return rows + list((await session.scalars(rest)).all())
 
 
