@@ -1,6 +1,7 @@
 """Request schemas of the tenant-resource endpoints (clients, resource servers, client grants,
-roles), written from Auth0's OpenAPI request schemas; tests/http compare them property by
-property. Also the query and audit pieces those endpoints share (query.py, audit.py).
+roles), written from Auth0's OpenAPI request schemas; tests/http/test_management_clients.py
+compares them property by property. Also what those endpoints share: checkpoint paging
+(query.py), `sapi` events (audit.py), and the rules a client body must meet (client_body.py).
 
 Each schema lists every property the OpenAPI document allows, in three kinds:
   typed        Keystead uses or stores the value: the OpenAPI type, sometimes narrower
