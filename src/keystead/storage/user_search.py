@@ -3,11 +3,12 @@
     search_users(session, q, sort=, offset=, limit=, include_total=) -> (users, total)
       1. parse + normalise (core/search.py); a bad q raises SearchSyntaxError (400)
       2. _Sql.where(): one boolean SQL expression per AST node, shaped so that an index applies
-      3. count the matches, up to TOTAL_CAP: few (≤ TOTAL_CAP) are read and sorted whole;
-         many are read in the sort key's index order, where the page comes within a few
-         pages' worth of rows. The planners cannot tell these apart (they assume matches
-         spread evenly and rows cheap to test, so they walk the sort index past a rare
-         jsonpath match for 10^5 rows); the count decides for them.
+      3. the matching user_ids, up to TOTAL_CAP + 1: few (≤ TOTAL_CAP) are the page's rows,
+         fetched by primary key and sorted whole; many are read in the sort key's index
+         order, where the page comes within a few pages' worth of rows. The planners cannot
+         tell these apart (they assume matches spread evenly and rows cheap to test, so they
+         walk the sort index past a rare jsonpath match for 10^5 rows); the ids decide, and
+         the filter runs once.
       4. the page: ORDER BY key, user_id; a nullable key is read in two parts, nulls last
 
 Indexes are declared in models.py (migration 0002); docs/search.md says which query uses which,
@@ -28,8 +29,10 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     Table,
     and_,
+    any_,
     cast,
     false,
     func,
@@ -40,7 +43,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONPATH
+from sqlalchemy.dialects.postgresql import ARRAY, JSONPATH
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.search import (
@@ -116,13 +119,15 @@ async def search_users(
     sql = _Sql(session.get_bind().dialect.name == "postgresql")
     where = sql.where(node) if node is not None else true()
     field, descending = _sort(sort)
-    matches = await _count(session, where)
+    ids = list(await session.scalars(select(UserRow.user_id).where(where).limit(TOTAL_CAP + 1)))
+    sql.by_index = len(ids) > TOTAL_CAP
+    if not sql.by_index:  # few: the page is these rows, found by primary key and sorted
+        where = sql.among(ids)
     users: list[User] = []
-    sql.by_index = matches > TOTAL_CAP
-    if limit > 0 and (offset < matches or sql.by_index):
+    if limit > 0 and (sql.by_index or offset < len(ids)):
         rows = await sql.page(session, where, field, descending, offset, limit)
         users = [to_user(row) for row in rows]
-    return users, min(matches, TOTAL_CAP) if include_total else None
+    return users, min(len(ids), TOTAL_CAP) if include_total else None
 
 
 def _sort(sort: str | tuple[str, bool] | None) -> tuple[str, bool]:
@@ -136,12 +141,6 @@ def _sort(sort: str | tuple[str, bool] | None) -> tuple[str, bool]:
     if sort[0] not in SORT_FIELDS:
         raise BadRequest(f"Sort by {sort[0]} is not supported.", error_code="invalid_query_string")
     return sort
-
-
-async def _count(session: AsyncSession, where: ColumnElement[bool]) -> int:
-    """The number of matches, or TOTAL_CAP + 1 when there are more."""
-    matches = select(UserRow.user_id).where(where).limit(TOTAL_CAP + 1).subquery()
-    return await session.scalar(select(func.count()).select_from(matches)) or 0
 
 
 def _successor(prefix: str) -> str | None:
@@ -180,6 +179,13 @@ class _Sql:
         self.pg = postgresql
         self.params = count()
         self.by_index = True  # read the page in the sort index's order (step 3)
+
+    def among(self, ids: list[str]) -> ColumnElement[bool]:
+        """user_id is one of `ids`: one array parameter, however many."""
+        if self.pg:
+            return UserRow.user_id == any_(cast(literal(ids, ARRAY(String)), ARRAY(String)))
+        found = text("users.user_id IN (SELECT value FROM json_each(:ids))")
+        return found.bindparams(ids=json.dumps(ids))  # type: ignore[return-value]
 
     # 1. boolean structure
 
@@ -395,6 +401,11 @@ class _Sql:
         pre = f"{column} > '[]'" if array_root else "1"
         if _ASCII_KEY.fullmatch(path[-1]):
             pre += f" AND instr({column}, '\"{path[-1]}\"') > 0"
+        spelled = _json_texts(node) if isinstance(node, Term) else None
+        if spelled:  # and the value as json.dumps (SQLAlchemy's serializer) wrote it
+            names = [f"js{next(self.params)}" for _ in spelled]
+            params.update(zip(names, spelled, strict=True))
+            pre += " AND (" + " OR ".join(f"instr({column}, :{n}) > 0" for n in names) + ")"
         sql = f"({pre} AND EXISTS (SELECT 1 FROM {', '.join(froms)} WHERE {cond}))"
         return text(sql).bindparams(**params)  # type: ignore[return-value]
 
@@ -527,6 +538,23 @@ def _json_bounds(node: Range) -> tuple[Value | None, Value | None]:
         None if node.low is None else str(node.low),
         None if node.high is None else str(node.high),
     )
+
+
+def _json_texts(node: Term) -> list[str] | None:
+    """How each JSON value an exact term matches appears in a document's text, if certain."""
+    if node.kind is not TermKind.EXACT:
+        return None
+    texts = []
+    for value in _json_scalars(node.value):
+        if isinstance(value, bool):
+            texts.append("true" if value else "false")
+        elif isinstance(value, int | float):
+            texts.append(str(value))
+        elif json.dumps(value) == f'"{value}"':
+            texts.append(f'"{value}"')
+        else:
+            return None  # escapes: the stored spelling may differ
+    return texts
 
 
 def _jsonpath_literal(value: Value) -> str:
