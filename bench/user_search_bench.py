@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import random
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import asyncpg
 from alembic import command
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -75,12 +74,14 @@ def user(i: int, rng: random.Random) -> tuple[Any, ...]:
     user_id = f"google-oauth2|{10**20 + i}" if social else f"auth0|{i:024x}"
     logins = min(int(rng.expovariate(1 / 40)), 5000) if rng.random() < 0.8 else 0
     plan = rng.choices(["free", "pro", "enterprise"], [70, 25, 5])[0]
-    app = {"plan": plan, "tenant_id": f"t{i % 20000}", "roles": rng.sample(["admin", "dev", "ops", "viewer"], rng.randrange(3))}  # fmt: skip
+    roles = rng.sample(["admin", "dev", "ops", "viewer"], rng.randrange(3))
+    app = {"plan": plan, "tenant_id": f"t{i % 20000}", "roles": roles}
     meta = {"lang": rng.choice(LANGS), "theme": rng.choice(["dark", "light"]),
             "prefs": {"newsletter": rng.random() < 0.3}}  # fmt: skip
     linked = []
     if i % 100 == 7:
-        linked = [{"connection": "github", "provider": "github", "user_id": str(i), "isSocial": True}]  # fmt: skip
+        github = {"connection": "github", "provider": "github", "user_id": str(i)}
+        linked = [github | {"isSocial": True}]
     return (
         user_id, "google-oauth2" if social else DB, f"{first}.{last}{i}@{domain(rng)}",
         rng.random() < 0.7, f"user{i}" if rng.random() < 0.3 else None,
@@ -150,7 +151,8 @@ async def load_postgresql(n: int, admin_url: str) -> str:
     con = await asyncpg.connect(host=base.host, port=base.port, user=base.username,
                                 password=base.password, database=PG_DATABASE)  # fmt: skip
     for rows in batches(n):
-        await con.copy_records_to_table("users", records=[_sqlite_row(r) for r in rows], columns=COLUMNS)  # fmt: skip
+        records = [_sqlite_row(r) for r in rows]  # asyncpg takes jsonb as text
+        await con.copy_records_to_table("users", records=records, columns=COLUMNS)
     await con.close()
     await migrate(engine, "head")
     async with engine.connect() as conn:
@@ -171,7 +173,10 @@ async def drop_postgresql(admin_url: str) -> None:
 # 3. the queries: (label, q per run, sort)
 
 
-def queries(samples: dict[str, list[str]]) -> list[tuple[str, Callable[[int], str | None], str | None]]:  # fmt: skip
+Query = tuple[str, Callable[[int], str | None], str | None]
+
+
+def queries(samples: dict[str, list[str]]) -> list[Query]:
     def pick(kind: str, fmt: str) -> Callable[[int], str]:
         return lambda run: fmt.format(samples[kind][run % len(samples[kind])])
 
@@ -196,11 +201,27 @@ def queries(samples: dict[str, list[str]]) -> list[tuple[str, Callable[[int], st
         ("created_at range (1 day)", fixed("created_at:2025-06-15"), None),
         ("logins_count range", fixed("logins_count:[100 TO 200]"), None),
         ("logins_count high", fixed("logins_count:[2000 TO *]"), None),
-        ("AND plan + created_at", fixed('app_metadata.plan:"pro" AND created_at:[2025-01-01 TO *]'), None),  # fmt: skip
-        ("AND domain + logins", fixed('email.domain:"gmail.com" AND logins_count:[500 TO *]'), None),  # fmt: skip
-        ("OR names AND verified", fixed("(name:jo* OR name:ja*) AND email_verified:true"), None),  # fmt: skip
+        (
+            "AND plan + created_at",
+            fixed('app_metadata.plan:"pro" AND created_at:[2025-01-01 TO *]'),
+            None,
+        ),
+        (
+            "AND domain + logins",
+            fixed('email.domain:"gmail.com" AND logins_count:[500 TO *]'),
+            None,
+        ),
+        (
+            "OR names AND verified",
+            fixed("(name:jo* OR name:ja*) AND email_verified:true"),
+            None,
+        ),
         ("OR tenants", pick("tenant_pair", "{}"), None),
-        ("NOT blocked AND plan", fixed('app_metadata.plan:"enterprise" AND NOT blocked:true'), None),  # fmt: skip
+        (
+            "NOT blocked AND plan",
+            fixed('app_metadata.plan:"enterprise" AND NOT blocked:true'),
+            None,
+        ),
         ("blocked:true", fixed("blocked:true"), None),
         ('identities.connection:"github"', fixed('identities.connection:"github"'), None),
         ("identities.provider:google-oauth2", fixed("identities.provider:google-oauth2"), None),
@@ -226,7 +247,7 @@ def sample_values(n: int) -> dict[str, list[str]]:
         "first": [r[8] for r in picks],
         "tenant": [f"t{rng.randrange(20000)}" for _ in range(200)],
         "tenant_pair": [
-            f'app_metadata.tenant_id:"t{rng.randrange(20000)}" OR app_metadata.tenant_id:"t{rng.randrange(20000)}"'  # fmt: skip
+            " OR ".join(f'app_metadata.tenant_id:"t{rng.randrange(20000)}"' for _ in range(2))
             for _ in range(200)
         ],
     }
@@ -246,7 +267,9 @@ async def run_one(session: AsyncSession, q: str | None, sort: str | None) -> flo
     return (time.perf_counter() - start) * 1000
 
 
-async def explain(engine: AsyncEngine, session: AsyncSession, q: str | None, sort: str | None) -> list[str]:  # fmt: skip
+async def explain(
+    engine: AsyncEngine, session: AsyncSession, q: str | None, sort: str | None
+) -> list[str]:
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -265,7 +288,7 @@ async def explain(engine: AsyncEngine, session: AsyncSession, q: str | None, sor
         rows = (await conn.exec_driver_sql(prefix + statement, parameters)).all()
         plan = [r[0] if pg else "  " * _depth(rows, r) + str(r[-1]) for r in rows]
         full = any(_full_scan(line, pg) for line in plan)
-        lines.append(("  -- FULL SCAN --" if full else "  --"))
+        lines.append("  -- FULL SCAN --" if full else "  --")
         lines.extend("    " + line for line in plan)
     return lines
 
@@ -303,7 +326,8 @@ async def bench(name: str, url: str, runs: int, samples: dict[str, list[str]]) -
             plans.extend(await explain(engine, session, q, sort))
         lookups = [await run_one(session, f'email:"{e}"', None) for e in samples["email"]]
         lookups += [await run_one(session, f'user_id:"{u}"', None) for u in samples["user_id"]]
-        print(f"{'exact email/id lookups, p99':<36} {percentile(lookups, 0.99):8.2f}  ({len(lookups)} lookups)")  # fmt: skip
+        p99 = percentile(lookups, 0.99)
+        print(f"{'exact email/id lookups, p99':<36} {p99:8.2f}  ({len(lookups)} lookups)")
         worst = max(summary, key=lambda r: r[2])
         print(f"{'worst p95':<36} {worst[2]:8.2f}  ({worst[0]})")
     await engine.dispose()
@@ -317,19 +341,28 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--dialects", default="sqlite,postgresql")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--reuse", action="store_true", help="use what a --keep run left")
+    parser.add_argument("--keep", action="store_true", help="leave the databases for --reuse")
     args = parser.parse_args()
     samples = sample_values(args.users)
     for dialect in args.dialects.split(","):
         start = time.perf_counter()
-        if dialect == "sqlite":
+        pg_url = make_url(args.postgres).set(drivername="postgresql", database=PG_DATABASE)
+        if args.reuse:
+            url = pg_url.render_as_string(False)
+            if dialect == "sqlite":
+                url = f"sqlite:///{SQLITE_FILE}"
+        elif dialect == "sqlite":
             url = await load_sqlite(args.users)
         else:
             url = await load_postgresql(args.users, args.postgres)
-        print(f"\n{dialect}: {args.users:,} users loaded and indexed in {time.perf_counter() - start:.0f} s")  # fmt: skip
+        took = time.perf_counter() - start
+        done = "reused" if args.reuse else f"loaded and indexed in {took:.0f} s"
+        print(f"\n{dialect}: {args.users:,} users {done}")
         try:
             await bench(dialect, url, args.runs, samples)
         finally:
-            if dialect == "postgresql":
+            if dialect == "postgresql" and not args.keep:
                 await drop_postgresql(args.postgres)
 
 
