@@ -360,9 +360,11 @@ async def test_deleting_a_refresh_token_credential_revokes_its_family(app: Any, 
 
 
 async def test_delete_unknown_ids(app: Any, http: Any) -> None:
-    for target in ("dcr_0000000000000000", "x" * 500, "%00", "..%5C..", "%E2%80%AE"):
+    for target in ("dcr_0000000000000000", "x" * 500, "..%5C..", "%E2%80%AE"):
         r = await http.delete(f"{URL}/{target}", headers=admin(app))
         check_error(r, 404, "The device credential does not exist.")
+    r = await http.delete(f"{URL}/%00", headers=admin(app))
+    check_error(r, 400, "Path validation error: 'String must not contain NUL characters'.")
 
 
 async def test_nul_characters_are_refused_not_stored(app: Any, http: Any) -> None:
@@ -374,5 +376,5 @@ async def test_nul_characters_are_refused_not_stored(app: Any, http: Any) -> Non
     r = await http.get(f"{URL}?user_id=auth0%7C%00", headers=admin(app))
     check_error(
         r, 400,
-        "Query validation error: 'String must not contain NUL characters' on property user_id.",
+        "Query validation error: 'String must not contain NUL characters'.",
     )  # fmt: skip

@@ -445,9 +445,9 @@ async def test_nul_characters_are_refused(app: Any, http: Any) -> None:
     )  # fmt: skip
     check_error(r, 400, "Payload validation error: 'String must not contain NUL characters'.")
     r = await http.get(f"{methods_path(user.user_id)}/totp%7C%00", headers=admin(app))
-    check_error(r, 404, "The authentication method could not be found.")
+    check_error(r, 400, "Path validation error: 'String must not contain NUL characters'.")
     r = await http.get("/api/v2/users/auth0%7C%00/enrollments", headers=admin(app))
-    check_error(r, 404, "User not found.")
+    check_error(r, 400, "Path validation error: 'String must not contain NUL characters'.")
     r = await http.put(
         methods_path(user.user_id),
         json=[{"type": "totp", "totp_secret": TOTP + "\u0000"}],

@@ -505,6 +505,6 @@ async def test_nul_characters_are_refused(app: Any, http: Any) -> None:
     r = await http.post(
         path("auth0%7C%00"), json={"provider": "auth0", "user_id": "x"}, headers=admin(app)
     )
-    check_error(r, 404, "The user does not exist.")
+    check_error(r, 400, "Path validation error: 'String must not contain NUL characters'.")
     r = await http.delete(f"{path('auth0%7C%00')}/auth0/x", headers=admin(app))
-    check_error(r, 404, "The user does not exist.")
+    check_error(r, 400, "Path validation error: 'String must not contain NUL characters'.")

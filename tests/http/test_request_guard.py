@@ -42,7 +42,8 @@ async def test_nul_characters_are_refused_with_400(app, http, method, path, body
     assert r.status_code == 400
     payload = r.json()
     if path.startswith("/api/v2"):
-        assert payload["errorCode"] == "invalid_body"
+        assert payload["errorCode"] in ("invalid_body", "invalid_uri")
+        assert "must not contain NUL characters" in payload["message"]
     else:
         assert payload["error"] == "invalid_request"
 

@@ -15,10 +15,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")
 
 
+NUL_IN_PATH = "Path validation error: 'String must not contain NUL characters'."
+NUL_IN_QUERY = "Query validation error: 'String must not contain NUL characters'."
+NUL_IN_BODY = "Payload validation error: 'String must not contain NUL characters'."
+
+
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str = "payload_too_large") -> None:
         self.status = status
         self.message = message
+        self.code = code
 
 
 def _has_nul(data: bytes) -> bool:
@@ -37,8 +43,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
-        if _has_nul(raw_path) or _has_nul(scope.get("query_string", b"")):
-            await _refuse(scope, send, _Refused(400, "Request contains a NUL character."))
+        if _has_nul(raw_path):
+            await _refuse(scope, send, _Refused(400, NUL_IN_PATH, "invalid_uri"))
+            return
+        if _has_nul(scope.get("query_string", b"")):
+            await _refuse(scope, send, _Refused(400, NUL_IN_QUERY, "invalid_query_string"))
             return
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -61,7 +70,7 @@ class BodySizeLimit:
                 if seen > self.max_bytes:
                     raise _Refused(413, "Request body is too large.")
                 if _has_nul(tail + chunk):
-                    raise _Refused(400, "Request contains a NUL character.")
+                    raise _Refused(400, NUL_IN_BODY, "invalid_body")
                 tail = chunk[-5:]
             return message
 
@@ -74,12 +83,11 @@ class BodySizeLimit:
 async def _refuse(scope: Scope, send: Send, refused: _Refused) -> None:
     if scope["path"].startswith("/api/v2"):
         phrase = "Payload Too Large" if refused.status == 413 else "Bad Request"
-        code = "payload_too_large" if refused.status == 413 else "invalid_body"
         body = {
             "statusCode": refused.status,
             "error": phrase,
             "message": refused.message,
-            "errorCode": code,
+            "errorCode": refused.code,
         }
     else:
         body = {"error": "invalid_request", "error_description": refused.message}
