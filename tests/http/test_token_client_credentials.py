@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ from tests.http.token_helpers import (
     claims,
     header,
     logs,
-    make_tenant,
+    prepared_database,
     state_of,
 )
 
@@ -30,8 +31,18 @@ M2M_SECRET = "m2m-secret"
 
 
 @pytest.fixture
-async def tenant(app: Starlette) -> Tenant:
-    return await make_tenant(app)
+def prepared(tmp_path: Path) -> tuple[str, Tenant]:
+    return prepared_database(tmp_path)
+
+
+@pytest.fixture
+def database_url(prepared: tuple[str, Tenant]) -> str:
+    return prepared[0]
+
+
+@pytest.fixture
+def tenant(prepared: tuple[str, Tenant]) -> Tenant:
+    return prepared[1]
 
 
 def form(tenant: Tenant, **extra: str) -> dict[str, str]:
@@ -210,14 +221,14 @@ async def test_logs_success_and_failure(
     await http.post("/oauth/token", data=form(tenant, audience=API), headers={"user-agent": "t/1"})
     await http.post("/oauth/token", data=form(tenant, audience="https://nope.example/"))
     await http.post("/oauth/token", data=form(tenant, audience=API, client_secret="wrong"))
-    events = await logs(app, "seccft", "feccft")
+    events = sorted(await logs(app, "seccft", "feccft"), key=lambda e: (e.type, e.description))
     assert [(e.type, e.client_id) for e in events] == [
+        ("feccft", tenant.m2m.client_id),
+        ("feccft", tenant.m2m.client_id),
         ("seccft", tenant.m2m.client_id),
-        ("feccft", tenant.m2m.client_id),
-        ("feccft", tenant.m2m.client_id),
     ]
-    assert events[0].data["audience"] == API and events[0].data["scope"] == "read:messages"
-    assert events[0].data["user_agent"] == "t/1"
-    assert events[1].description == "Service not enabled within domain: https://nope.example/"
-    assert events[2].description == "Unauthorized"
+    assert events[0].description == "Service not enabled within domain: https://nope.example/"
+    assert events[1].description == "Unauthorized"
+    assert events[2].data["audience"] == API and events[2].data["scope"] == "read:messages"
+    assert events[2].data["user_agent"] == "t/1"
     assert all("m2m-secret" not in repr(e) and "wrong" not in repr(e) for e in events)
