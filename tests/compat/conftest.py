@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -10,9 +13,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from tests.compat.tls import LiveTlsServer, run_tls_server
+from tests.conftest import IN_CI
 
 HERE = Path(__file__).parent
 NODE_DIR = HERE / "node"
@@ -94,3 +101,57 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, spa_port: int) -> Iter
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# --- the --dev-tls server and the Node SDK scripts (test_node_management.py, …) ---------------
+
+
+@pytest.fixture(scope="session")
+def live_tls_server(
+    tmp_path_factory: pytest.TempPathFactory, spa_port: int
+) -> Iterator[LiveTlsServer]:
+    """`keystead serve --dev-tls` with the same tenant; issuer https://127.0.0.1:<port>/."""
+    with run_tls_server(tmp_path_factory.mktemp("live-tls"), f"http://127.0.0.1:{spa_port}") as s:
+        yield s
+
+
+def need_node_sdks(*packages: str) -> None:
+    """Skip outside CI when node or the npm packages are missing; fail under CI=true."""
+    missing = [] if shutil.which("node") else ["node"]
+    missing += [
+        f"npm package {p} (npm ci in tests/compat/node)"
+        for p in packages
+        if not (NODE_DIR / "node_modules" / p / "package.json").exists()
+    ]
+    if not missing:
+        return
+    if IN_CI:
+        pytest.fail("compat tests need " + ", ".join(missing))
+    pytest.skip("compat tests need " + ", ".join(missing))
+
+
+def run_node_script(
+    script: str, config: dict[str, Any], *, env: dict[str, str] | None = None, timeout: float = 60
+) -> dict[str, Any]:
+    """Run tests/compat/node/<script> with KS_CONFIG=config; return the one JSON it prints."""
+    proc = subprocess.Popen(
+        ["node", str(NODE_DIR / script)],
+        cwd=NODE_DIR,
+        env={**os.environ, **(env or {}), "KS_CONFIG": json.dumps(config)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    if not stdout:
+        raise AssertionError(
+            f"{script} printed nothing (exit {proc.returncode}): {stderr.decode()[-2000:]}"
+        )
+    result: dict[str, Any] = json.loads(stdout)
+    assert "error" not in result, json.dumps(result)[:4000]
+    return result
