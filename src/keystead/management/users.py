@@ -46,6 +46,7 @@ from keystead.management.params import (
 from keystead.management.serialize import user_json, users_json
 from keystead.storage.models import UserRow
 from keystead.storage.repositories import Repositories
+from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.storage.repositories.users import normal_email, to_user
 
 NOT_FOUND: Final = "The user does not exist."
@@ -199,8 +200,15 @@ async def update_user(request: Request, caller: Caller) -> Response:
         connection = await _connection_of(repos, user, body.get("connection"))
         changed, audit = await _apply(state, repos, session, caller, user, connection, body)
         updated = await repos.users.update(changed)
+        if _ends_sessions(user, updated):
+            await SqlLoginSessions(session, state.clock).delete_for_user(user.user_id)
         await _audit(state, session, request, caller, "Update a User", user.user_id, body, audit)
     return json_response(_show(updated, caller))
+
+
+def _ends_sessions(before: User, after: User) -> bool:
+    """A block or a new password signs the user out everywhere (their SSO sessions end)."""
+    return (after.blocked and not before.blocked) or after.password_hash != before.password_hash
 
 
 async def delete_user(request: Request, caller: Caller) -> Response:
