@@ -18,6 +18,7 @@ from keystead.management import (
     logs,
     resource_servers,
     roles,
+    tenant_settings,
     users,
 )
 from keystead.management.api import PreflightRoute, api
@@ -90,4 +91,7 @@ routes: list[BaseRoute] = [
     api("GET", "/logs", logs.list_logs),
     api("GET", "/logs/{id}", logs.get_log),
     api("GET", "/users/{id}/logs", logs.list_user_logs),
+    # tenant settings (§10.9), with Keystead's `self_service` extension (issue 6)
+    api("GET", "/tenants/settings", tenant_settings.get_tenant_settings),
+    api("PATCH", "/tenants/settings", tenant_settings.update_tenant_settings),
 ]
