@@ -275,7 +275,7 @@ async def test_basic_credentials_are_form_decoded(http: httpx.AsyncClient) -> No
 
 
 async def test_public_client_secret_is_ignored(http: httpx.AsyncClient) -> None:
-    """Contract §3.1: a public client's secret is ignored (CL-01 would refuse; the contract wins)."""
+    """Contract §3.1: a public client's secret is ignored (CL-01 would refuse; contract wins)."""
     r = await http.post(
         "/oauth/token",
         data={

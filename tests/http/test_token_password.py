@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from keystead.core import passwords
 from keystead.core.ports import PermissionRef, Role
 from keystead.core.scopes import CURRENT_USER_SCOPES
 from keystead.oauth.grants import password as password_grant
@@ -175,7 +176,7 @@ async def test_wrong_credentials_cost_the_same(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_dummy, real_verify = password_grant.verify_dummy, password_grant.verify_password
+    real_dummy, real_verify = passwords.verify_dummy, passwords.verify_password
 
     def dummy(password: str) -> bool:
         calls.append("dummy")
