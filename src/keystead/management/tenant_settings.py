@@ -43,7 +43,7 @@ UNSUPPORTED: Final = frozenset(
         "support_url", "session_lifetime", "idle_session_lifetime",
         "ephemeral_session_lifetime", "idle_ephemeral_session_lifetime", "sandbox_version",
         "legacy_sandbox_version", "default_redirection_uri", "enabled_locales",
-        "session_cookie", "sessions", "oidc_logout",
+        "security_headers", "session_cookie", "sessions", "oidc_logout",
         "allow_organization_name_in_authentication_api", "customize_mfa_in_postlogin_action",
         "acr_values_supported", "mtls", "pushed_authorization_requests_supported",
         "authorization_response_iss_parameter_supported",
