@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +19,6 @@ from tests.http.token_helpers import (
     API,
     CALLBACK,
     USERINFO,
-    VERIFIER,
     Tenant,
     assert_token_headers,
     claims,
@@ -28,6 +26,7 @@ from tests.http.token_helpers import (
     logs,
     make_code,
     prepared_database,
+    spa_login,
     state_of,
 )
 
@@ -57,30 +56,6 @@ async def app(settings: Settings, clock: FixedClock):  # type: ignore[no-untyped
         yield application
 
 
-async def login(
-    http: httpx.AsyncClient,
-    app: Starlette,
-    tenant: Tenant,
-    scope: str = "openid profile email offline_access",
-    audience: str | None = None,
-) -> dict[str, Any]:
-    """An SPA login: the code exchange's answer."""
-    code = await make_code(app, client=tenant.spa, user=tenant.user, scope=scope, audience=audience)
-    r = await http.post(
-        "/oauth/token",
-        data={
-            "client_id": tenant.spa.client_id,
-            "code_verifier": VERIFIER,
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-        },
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
 def spa_refresh(tenant: Tenant, token: str, **extra: str) -> dict[str, str]:
     """What spa-js posts with useRefreshTokens (contract §13.1): redirect_uri included."""
     return {
@@ -95,7 +70,7 @@ def spa_refresh(tenant: Tenant, token: str, **extra: str) -> dict[str, str]:
 async def test_rotation(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant, clock: FixedClock
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     clock.advance(100)
     r = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
     assert r.status_code == 200
@@ -128,7 +103,7 @@ async def test_rotation(
 async def test_reuse_after_the_leeway_revokes_the_family(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant, clock: FixedClock
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     rotated = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
     successor = rotated.json()["refresh_token"]
     clock.advance(11)  # the SPA leeway is 10 s
@@ -148,7 +123,7 @@ async def test_reuse_after_the_leeway_revokes_the_family(
 async def test_retry_within_the_leeway_returns_the_same_pair(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant, clock: FixedClock
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     one = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
     clock.advance(10)
     two = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
@@ -164,7 +139,7 @@ async def test_retry_within_the_leeway_returns_the_same_pair(
 async def test_two_generations_back_is_reuse_even_within_the_leeway(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     rt1 = first["refresh_token"]
     rt2 = (await http.post("/oauth/token", data=spa_refresh(tenant, rt1))).json()["refresh_token"]
     rt3 = (await http.post("/oauth/token", data=spa_refresh(tenant, rt2))).json()["refresh_token"]
@@ -177,7 +152,7 @@ async def test_two_generations_back_is_reuse_even_within_the_leeway(
 async def test_parallel_refreshes_within_the_leeway(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     answers = await asyncio.gather(
         *(
             http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
@@ -196,7 +171,7 @@ async def test_without_leeway_a_retry_is_reuse(
     async with state.transaction() as session:
         policy = replace(tenant.spa.refresh_token, leeway=0)
         await state.repos(session).clients.update(replace(tenant.spa, refresh_token=policy))
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     one = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
     assert one.status_code == 200
     two = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
@@ -207,12 +182,12 @@ async def test_without_leeway_a_retry_is_reuse(
 async def test_idle_and_absolute_expiry(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant, clock: FixedClock
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     clock.advance(1_296_000)  # RT-09: the SPA's idle lifetime
     r = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
     assert (r.status_code, r.json()) == (403, INVALID)
     # Used within the idle time, a family still ends at its absolute lifetime (30 days).
-    token = (await login(http, app, tenant))["refresh_token"]
+    token = (await spa_login(http, app, tenant))["refresh_token"]
     for _ in range(3):
         clock.advance(800_000)
         r = await http.post("/oauth/token", data=spa_refresh(tenant, token))
@@ -226,7 +201,7 @@ async def test_idle_and_absolute_expiry(
 async def test_scope_may_only_narrow(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant
 ) -> None:
-    first = await login(
+    first = await spa_login(
         http, app, tenant, scope="openid offline_access read:messages", audience=API
     )
     wider = await http.post(
@@ -255,7 +230,7 @@ async def test_scope_may_only_narrow(
 async def test_empty_scope_means_not_sent(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     r = await http.post(
         "/oauth/token",
         json={**spa_refresh(tenant, first["refresh_token"]), "scope": "", "audience": None},
@@ -267,7 +242,7 @@ async def test_empty_scope_means_not_sent(
 async def test_another_clients_token(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant
 ) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     stolen = await http.post(
         "/oauth/token",
         data={
@@ -283,7 +258,7 @@ async def test_another_clients_token(
 
 
 async def test_blocked_user(http: httpx.AsyncClient, app: Starlette, tenant: Tenant) -> None:
-    first = await login(http, app, tenant)
+    first = await spa_login(http, app, tenant)
     state = state_of(app)
     async with state.transaction() as session:
         await state.repos(session).users.update(replace(tenant.user, blocked=True))

@@ -230,6 +230,32 @@ async def make_code(
         )
 
 
+async def spa_login(
+    http: httpx.AsyncClient,
+    app: Starlette,
+    tenant: Tenant,
+    scope: str = "openid profile email offline_access",
+    audience: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An SPA login: /authorize's code (stored directly), then spa-js's exchange of it."""
+    code = await make_code(app, client=tenant.spa, user=tenant.user, scope=scope, audience=audience)
+    r = await http.post(
+        "/oauth/token",
+        data={
+            "client_id": tenant.spa.client_id,
+            "code_verifier": VERIFIER,
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+        },
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
 def basic(client_id: str, secret: str) -> dict[str, str]:
     """RFC 6749 §2.3.1: each part form-urlencoded, then base64."""
     from urllib.parse import quote_plus
