@@ -14,7 +14,7 @@ naming the field and the client stays as it was. Nothing caches clients: the nex
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,13 +32,14 @@ from keystead.management.schemas import read_patch, refuse_unsupported
 from keystead.management.schemas.audit import record_change
 from keystead.management.schemas.client_body import build_client
 from keystead.management.schemas.clients import (
-    CREATE_CLIENT,
+    CREATE_CLIENT_BODY,
     CREATE_ONLY_UNSUPPORTED,
     STORED,
     UNSUPPORTED,
-    UPDATE_CLIENT,
+    UPDATE_CLIENT_BODY,
 )
 from keystead.management.schemas.query import parse_checkpoint
+from keystead.management.tenant_settings import check_self_service
 from keystead.storage.models import ClientRow
 from keystead.storage.repositories import Repositories
 
@@ -148,9 +149,9 @@ async def get_client(request: Request, caller: Caller) -> Response:
 
 
 async def create_client(request: Request, caller: Caller) -> Response:
-    body = await read_body(request, CREATE_CLIENT)
+    body = await read_body(request, CREATE_CLIENT_BODY)
     refuse_unsupported(body, UNSUPPORTED | CREATE_ONLY_UNSUPPORTED)
-    client = build_client(None, body)
+    client = _with_self_service(build_client(None, body), body)
     state = get_state(request)
     async with state.transaction() as session:
         created = await state.repos(session).clients.create(client)
@@ -162,7 +163,7 @@ async def create_client(request: Request, caller: Caller) -> Response:
 
 
 async def update_client(request: Request, caller: Caller) -> Response:
-    body = await read_patch(request, UPDATE_CLIENT)
+    body = await read_patch(request, UPDATE_CLIENT_BODY)
     _check_field_scopes(body, caller)
     refuse_unsupported(body, UNSUPPORTED)
     state = get_state(request)
@@ -170,7 +171,7 @@ async def update_client(request: Request, caller: Caller) -> Response:
         repos = state.repos(session)
         await _check_changeable(session, request)
         base = await _find(repos, request, reveal=True)
-        changed = build_client(base, body)
+        changed = _with_self_service(build_client(base, body), body)
         secret = body.get("client_secret")
         if secret is not None and changed.is_public:
             raise BadRequest(PUBLIC_HAS_NO_SECRET)
@@ -236,6 +237,18 @@ async def _check_changeable(session: AsyncSession, request: Request) -> None:
         raise NotFound(NOT_FOUND, error_code="inexistent_client")
     if row.is_system:
         raise BadRequest(SYSTEM, error_code="operation_not_supported")
+
+
+def _with_self_service(client: Client, body: dict[str, Any]) -> Client:
+    """Keystead's per-client `self_service` override (issue 6): checked as the tenant file's is;
+    null removes it, and the tenant's policy applies again."""
+    if "self_service" not in body:
+        return client
+    check_self_service(body["self_service"])
+    extra = {k: v for k, v in client.extra.items() if k != "self_service"}
+    if body["self_service"] is not None:
+        extra["self_service"] = body["self_service"]
+    return replace(client, extra=extra)
 
 
 def _check_field_scopes(body: dict[str, Any], caller: Caller) -> None:

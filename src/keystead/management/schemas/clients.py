@@ -136,3 +136,16 @@ UPDATE_CLIENT: Final[dict[str, Any]] = {
         **dict.fromkeys(sorted(UNSUPPORTED), ANY),
     },
 }
+
+
+# Keystead's own client fields, not in the OpenAPI document (so not in the schemas above, which
+# tests compare with it); management/clients.py checks their values.
+EXTENSIONS: Final[dict[str, Any]] = {"self_service": {"type": ["object", "null"]}}  # issue 6
+CREATE_CLIENT_BODY: Final = {
+    **CREATE_CLIENT,
+    "properties": {**CREATE_CLIENT["properties"], **EXTENSIONS},
+}
+UPDATE_CLIENT_BODY: Final = {
+    **UPDATE_CLIENT,
+    "properties": {**UPDATE_CLIENT["properties"], **EXTENSIONS},
+}
