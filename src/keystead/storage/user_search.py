@@ -29,10 +29,8 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Select,
-    String,
     Table,
     and_,
-    any_,
     cast,
     false,
     func,
@@ -43,7 +41,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONPATH
+from sqlalchemy.dialects.postgresql import JSONPATH
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.search import (
@@ -72,6 +70,10 @@ from keystead.storage.repositories.users import _NOT_SOCIAL, to_user
 # also the break-even of step 3: sorting that many rows costs about what walking an index
 # past 10^6 / 10^4 * 50 rows does.
 TOTAL_CAP: Final = 10_000
+_PG_SETTINGS: Final = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('jit', 'off', true)"
+)
 SORT_FIELDS: Final = frozenset(
     {"user_id", "email", "email_verified", "username", "phone_number", "name", "nickname",
      "given_name", "family_name", "created_at", "updated_at", "last_login", "logins_count",
@@ -117,17 +119,28 @@ async def search_users(
     """
     node = normalise(parse(q)) if q is not None and q.strip() else None
     sql = _Sql(session.get_bind().dialect.name == "postgresql")
+    if sql.pg:
+        # A prepared statement's generic plan cannot see which value is rare (a GIN match, a
+        # prefix): plan each search for its values. JIT compiles for longer than these run.
+        await session.execute(text(_PG_SETTINGS))
     where = sql.where(node) if node is not None else true()
     field, descending = _sort(sort)
-    ids = list(await session.scalars(select(UserRow.user_id).where(where).limit(TOTAL_CAP + 1)))
-    sql.by_index = len(ids) > TOTAL_CAP
-    if not sql.by_index:  # few: the page is these rows, found by primary key and sorted
-        where = sql.among(ids)
-    users: list[User] = []
-    if limit > 0 and (sql.by_index or offset < len(ids)):
+    ids, matches = await sql.sorted_ids(session, where, field, descending, offset, limit)
+    if matches > TOTAL_CAP and limit > 0:  # many: the page comes early in index order
         rows = await sql.page(session, where, field, descending, offset, limit)
-        users = [to_user(row) for row in rows]
-    return users, min(len(ids), TOTAL_CAP) if include_total else None
+    else:
+        rows = await _by_id(session, ids)
+    return [to_user(row) for row in rows], min(matches, TOTAL_CAP) if include_total else None
+
+
+async def _by_id(session: AsyncSession, ids: list[str]) -> list[UserRow]:
+    if not ids:
+        return []
+    found = {
+        row.user_id: row
+        for row in await session.scalars(select(UserRow).where(UserRow.user_id.in_(ids)))
+    }
+    return [found[i] for i in ids if i in found]
 
 
 def _sort(sort: str | tuple[str, bool] | None) -> tuple[str, bool]:
@@ -178,14 +191,6 @@ class _Sql:
     def __init__(self, postgresql: bool) -> None:
         self.pg = postgresql
         self.params = count()
-        self.by_index = True  # read the page in the sort index's order (step 3)
-
-    def among(self, ids: list[str]) -> ColumnElement[bool]:
-        """user_id is one of `ids`: one array parameter, however many."""
-        if self.pg:
-            return UserRow.user_id == any_(cast(literal(ids, ARRAY(String)), ARRAY(String)))
-        found = text("users.user_id IN (SELECT value FROM json_each(:ids))")
-        return found.bindparams(ids=json.dumps(ids))  # type: ignore[return-value]
 
     # 1. boolean structure
 
@@ -455,29 +460,49 @@ class _Sql:
     # 5. the page
 
     def order(self, field: str, descending: bool) -> list[Any]:
-        """ORDER BY field, user_id; off the index (`x + 0`, `x || ''`) unless self.by_index."""
+        """ORDER BY field, user_id, as the field's index holds them."""
         column: Any = getattr(UserRow, field)
-        off = "" if self.by_index else " || ''"
         if self.pg and (field in _PATTERN_INDEXED or field in _FOLDED):
             # ORDER BY … USING: the text_pattern_ops order, which those indexes hold.
             expr = f"users.{field}" if field in _PATTERN_INDEXED else f"lower(users.{field})"
-            key = text(f"({expr}{off}) USING {'~>~' if descending else '~<~'}")
-            return [key, self.tiebreak(descending)]
-        if field_type(field) is FieldType.STRING:
-            key = column if self.by_index else column.concat("")
-            if field in _FOLDED:
-                key = key.collate("NOCASE")
-        elif field_type(field) is FieldType.BOOLEAN or self.by_index:
-            key = column
-        else:
-            key = column + 0
-        return [key.desc() if descending else key.asc(), self.tiebreak(descending)]
+            return [text(f"{expr} USING {_using(descending)}"), _tiebreak(descending)]
+        key = self.key(field) if field_type(field) is FieldType.STRING else column
+        return [key.desc() if descending else key.asc(), _tiebreak(descending)]
 
-    def tiebreak(self, descending: bool, *, alone: bool = False) -> Any:
-        key: Any = UserRow.user_id
-        if alone and not self.by_index:
-            key = key.concat("")
-        return key.desc() if descending else key.asc()
+    async def sorted_ids(
+        self,
+        session: AsyncSession,
+        where: ColumnElement[bool],
+        field: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[str], int]:
+        """The page's user_ids among the first TOTAL_CAP + 1 matches, and how many matched
+        (TOTAL_CAP + 1: more). One pass of the filter; the sort is over these rows only."""
+        column: Any = getattr(UserRow, field)
+        key = func.lower(column) if field in _FOLDED else column
+        probe = (
+            select(UserRow.user_id.label("id"), key.label("k"))
+            .where(where)
+            .limit(TOTAL_CAP + 1)
+            .subquery("probe")
+        )
+        if self.pg and (field in _PATTERN_INDEXED or field in _FOLDED):
+            by_key: Any = text(f"probe.k USING {_using(descending)}")
+        else:
+            by_key = probe.c.k.desc() if descending else probe.c.k.asc()
+        by_id = probe.c.id.desc() if descending else probe.c.id.asc()
+        page = (
+            select(probe.c.id, func.count().over().label("n"))
+            .order_by(probe.c.k.is_(None), by_key, by_id)  # nulls last either way
+            .offset(offset)
+            .limit(limit)
+        )
+        rows = (await session.execute(page)).all() if limit > 0 else []
+        if rows:
+            return [row.id for row in rows], rows[0].n
+        return [], await session.scalar(select(func.count()).select_from(probe)) or 0
 
     async def page(
         self,
@@ -512,9 +537,18 @@ class _Sql:
             before = select(UserRow.user_id).where(present).limit(offset).subquery()
             with_field = await session.scalar(select(func.count()).select_from(before)) or 0
         absent = and_(where, column.is_(None))
-        order = [self.tiebreak(descending, alone=True)]
-        rest = query(absent, order, max(0, offset - with_field), limit - len(rows))
+        rest = query(
+            absent, [_tiebreak(descending)], max(0, offset - with_field), limit - len(rows)
+        )
         return rows + list((await session.scalars(rest)).all())
+
+
+def _using(descending: bool) -> str:
+    return "~>~" if descending else "~<~"
+
+
+def _tiebreak(descending: bool) -> Any:
+    return UserRow.user_id.desc() if descending else UserRow.user_id.asc()
 
 
 def _range(column: Any, node: Range) -> ColumnElement[bool]:
