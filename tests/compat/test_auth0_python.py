@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from auth0.authentication import Database, GetToken, RevokeToken, Users
 from auth0.authentication.exceptions import Auth0Error
@@ -307,18 +308,25 @@ def trust_dev_ca(live_tls_server: LiveTlsServer, monkeypatch: pytest.MonkeyPatch
 @pytest.mark.usefixtures("trust_dev_ca")
 def test_management_client_over_tls(live_tls_server: LiveTlsServer) -> None:
     # It fetches its own token: client credentials at https://{domain}/oauth/token for the
-    # audience https://{domain}/api/v2/, which is the TLS server's Management API.
-    client = ManagementClient(
-        domain=live_tls_server.domain, client_id=M2M_CLIENT_ID, client_secret=M2M_SECRET
-    )
-    listed = client.users.list(per_page=50, include_totals=True)
-    emails = [u.email for u in listed]
-    assert {"ada@compat.test", "grace@compat.test"} <= set(emails)
-    assert listed.response.total == len(emails)
+    # audience https://{domain}/api/v2/, which is the TLS server's Management API. Our own
+    # httpx client (trusting SSL_CERT_FILE) is closed at the end: an idle TLS keep-alive
+    # connection would hold up the server's shutdown.
+    with httpx.Client() as http:
+        client = ManagementClient(
+            domain=live_tls_server.domain,
+            client_id=M2M_CLIENT_ID,
+            client_secret=M2M_SECRET,
+            httpx_client=http,
+        )
+        listed = client.users.list(per_page=2, include_totals=True)
+        assert listed.response.start == 0
+        emails = [u.email for u in listed]  # every page, two users at a time
+        assert {"ada@compat.test", "grace@compat.test"} <= set(emails)
+        assert listed.response.total == len(emails) == len(set(emails))
 
-    email = unique_email("tls")
-    created = client.users.create(connection=CONNECTION, email=email, password="Tls-Passw0rd-1")
-    assert created.user_id is not None
-    assert client.users.get(created.user_id).email == email
-    client.users.delete(created.user_id)
-    assert client.users.list_users_by_email(email=email) == []
+        email = unique_email("tls")
+        created = client.users.create(connection=CONNECTION, email=email, password="Tls-Passw0rd-1")
+        assert created.user_id is not None
+        assert client.users.get(created.user_id).email == email
+        client.users.delete(created.user_id)
+        assert client.users.list_users_by_email(email=email) == []
