@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.search import SearchSyntaxError
 from keystead.errors import BadRequest
-from keystead.storage import user_search
 from keystead.storage.models import UserRow
 from keystead.storage.user_search import TOTAL_CAP, _Sql, search_users
 
@@ -178,12 +177,10 @@ async def test_no_query_lists_everyone_oldest_first(users: AsyncSession) -> None
     assert await found(users, "  ") == ["u1", "u2", "u3", "u4", "u5"]
 
 
-@pytest.fixture(params=["sorted whole", "index order"])
-def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Few matches are sorted whole, many read in index order: a cap of 0 makes all many."""
-    if request.param == "index order":
-        monkeypatch.setattr(user_search, "TOTAL_CAP", 0)
-    return str(request.param)
+@pytest.fixture(params=[False, True], ids=["page only", "with total"])
+def totals(request: pytest.FixtureRequest) -> bool:
+    """With include_totals the first TOTAL_CAP + 1 matches are read, else offset + limit."""
+    return bool(request.param)
 
 
 @pytest.mark.parametrize(
@@ -201,8 +198,8 @@ def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         ("user_id:1", ["u1", "u2", "u4", "u5", "u3"]),
     ],
 )
-async def test_sort(users: AsyncSession, plan: str, sort: Any, expected: list[str]) -> None:
-    assert await found(users, None, sort=sort) == expected
+async def test_sort(users: AsyncSession, totals: bool, sort: Any, expected: list[str]) -> None:
+    assert await found(users, None, sort=sort, include_total=totals) == expected
 
 
 @pytest.mark.parametrize(
@@ -210,12 +207,13 @@ async def test_sort(users: AsyncSession, plan: str, sort: Any, expected: list[st
     [(0, 2, ["u1", "u3"]), (3, 2, ["u5", "u4"]), (4, 5, ["u4"]), (5, 5, []), (2, 0, [])],
 )
 async def test_pages_across_the_nulls(
-    users: AsyncSession, plan: str, offset: int, limit: int, expected: list[str]
+    users: AsyncSession, totals: bool, offset: int, limit: int, expected: list[str]
 ) -> None:
-    assert await found(users, None, sort="name:1", offset=offset, limit=limit) == expected
+    page = await found(users, None, sort="name:1", offset=offset, limit=limit, include_total=totals)
+    assert page == expected
 
 
-async def test_ties_are_broken_by_user_id(users: AsyncSession, plan: str) -> None:
+async def test_ties_are_broken_by_user_id(users: AsyncSession) -> None:
     assert await found(users, "app_metadata.plan:pro", sort="blocked:-1") == ["u3", "u1"]
     assert await found(users, "email.domain:example.com", sort="blocked:1") == ["u1", "u2"]
 

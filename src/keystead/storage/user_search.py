@@ -3,13 +3,12 @@
     search_users(session, q, sort=, offset=, limit=, include_total=) -> (users, total)
       1. parse + normalise (core/search.py); a bad q raises SearchSyntaxError (400)
       2. _Sql.where(): one boolean SQL expression per AST node, shaped so that an index applies
-      3. the matching user_ids, up to TOTAL_CAP + 1: few (≤ TOTAL_CAP) are the page's rows,
-         fetched by primary key and sorted whole; many are read in the sort key's index
-         order, where the page comes within a few pages' worth of rows. The planners cannot
-         tell these apart (they assume matches spread evenly and rows cheap to test, so they
-         walk the sort index past a rare jsonpath match for 10^5 rows); the ids decide, and
-         the filter runs once.
-      4. the page: ORDER BY key, user_id; a nullable key is read in two parts, nulls last
+      3. the user_ids of the first matches in sort order (ORDER BY key, user_id; nulls last,
+         in two parts), as many as the total needs: TOTAL_CAP + 1, or offset + limit
+         without include_totals. The planner picks between walking the sort key's index
+         (many matches) and fetching the matches through the filter's index, then sorting
+         (few); each search is planned for its own values (no generic plans) and without JIT
+      4. the page's rows by primary key
 
 Indexes are declared in models.py (migration 0002); docs/search.md says which query uses which,
 what stays unindexed (suffix/contains; on SQLite the JSON fields, email.domain and
@@ -22,13 +21,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from itertools import count
 from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     Table,
     and_,
     cast,
@@ -65,11 +62,9 @@ from keystead.errors import BadRequest
 from keystead.storage.models import UserRow
 from keystead.storage.repositories.users import _NOT_SOCIAL, to_user
 
-# Totals are exact up to here and then say TOTAL_CAP. Auth0 serves only the first 1000 results
-# of a search; counting every match of a broad query would read the whole table. 10,000 is
-# also the break-even of step 3: sorting that many rows costs about what walking an index
-# past 10^6 / 10^4 * 50 rows does.
-TOTAL_CAP: Final = 10_000
+# Totals are exact up to here and then say TOTAL_CAP: Auth0 serves only the first 1000 results
+# of a search, and counting every match of a broad query would read the whole table.
+TOTAL_CAP: Final = 1000
 _PG_SETTINGS: Final = (
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
     " set_config('jit', 'off', true)"
@@ -125,12 +120,11 @@ async def search_users(
         await session.execute(text(_PG_SETTINGS))
     where = sql.where(node) if node is not None else true()
     field, descending = _sort(sort)
-    ids, matches = await sql.sorted_ids(session, where, field, descending, offset, limit)
-    if matches > TOTAL_CAP and limit > 0:  # many: the page comes early in index order
-        rows = await sql.page(session, where, field, descending, offset, limit)
-    else:
-        rows = await _by_id(session, ids)
-    return [to_user(row) for row in rows], min(matches, TOTAL_CAP) if include_total else None
+    # The first matches in order, as many as the total needs (it stops counting there).
+    wanted = max(TOTAL_CAP + 1, offset + limit) if include_total else offset + limit
+    ids = await sql.ordered_ids(session, where, field, descending, wanted) if wanted else []
+    rows = await _by_id(session, ids[offset : offset + limit])
+    return [to_user(row) for row in rows], min(len(ids), TOTAL_CAP) if include_total else None
 
 
 async def _by_id(session: AsyncSession, ids: list[str]) -> list[UserRow]:
@@ -469,78 +463,29 @@ class _Sql:
         key = self.key(field) if field_type(field) is FieldType.STRING else column
         return [key.desc() if descending else key.asc(), _tiebreak(descending)]
 
-    async def sorted_ids(
+    async def ordered_ids(
         self,
         session: AsyncSession,
         where: ColumnElement[bool],
         field: str,
         descending: bool,
-        offset: int,
         limit: int,
-    ) -> tuple[list[str], int]:
-        """The page's user_ids among the first TOTAL_CAP + 1 matches, and how many matched
-        (TOTAL_CAP + 1: more). One pass of the filter; the sort is over these rows only."""
-        column: Any = getattr(UserRow, field)
-        key = func.lower(column) if field in _FOLDED else column
-        probe = (
-            select(UserRow.user_id.label("id"), key.label("k"))
-            .where(where)
-            .limit(TOTAL_CAP + 1)
-            .subquery("probe")
-        )
-        if self.pg and (field in _PATTERN_INDEXED or field in _FOLDED):
-            by_key: Any = text(f"probe.k USING {_using(descending)}")
-        else:
-            by_key = probe.c.k.desc() if descending else probe.c.k.asc()
-        by_id = probe.c.id.desc() if descending else probe.c.id.asc()
-        page = (
-            select(probe.c.id, func.count().over().label("n"))
-            .order_by(probe.c.k.is_(None), by_key, by_id)  # nulls last either way
-            .offset(offset)
-            .limit(limit)
-        )
-        rows = (await session.execute(page)).all() if limit > 0 else []
-        if rows:
-            return [row.id for row in rows], rows[0].n
-        return [], await session.scalar(select(func.count()).select_from(probe)) or 0
+    ) -> list[str]:
+        """The user_ids of the first `limit` matches in sort order, users without the field
+        last (by user_id): each part is one ordered, limited SELECT an index can serve."""
 
-    async def page(
-        self,
-        session: AsyncSession,
-        where: ColumnElement[bool],
-        field: str,
-        descending: bool,
-        offset: int,
-        limit: int,
-    ) -> Sequence[UserRow]:
-        def query(cond: ColumnElement[bool], order: list[Any], skip: int, take: int) -> Select[Any]:
-            return select(UserRow).where(cond).order_by(*order).offset(skip).limit(take)
+        async def ids(cond: ColumnElement[bool], order: list[Any], n: int) -> list[str]:
+            stmt = select(UserRow.user_id).where(cond).order_by(*order).limit(n)
+            return list(await session.scalars(stmt))
 
         if field not in _NULLABLE:
-            return (
-                await session.scalars(query(where, self.order(field, descending), offset, limit))
-            ).all()
-        # Nulls last in both directions, each part in index order: first the users with the
-        # field, then those without it, by user_id.
-        column = getattr(UserRow, field)
-        present = and_(where, column.is_not(None))
-        rows = list(
-            (
-                await session.scalars(query(present, self.order(field, descending), offset, limit))
-            ).all()
-        )
-        if len(rows) == limit:
-            return rows
-        if rows:
-            with_field = offset + len(rows)
-        else:
-            before = select(UserRow.user_id).where(present).limit(offset).subquery()
-            with_field = await session.scalar(select(func.count()).select_from(before)) or 0
-        absent = and_(where, column.is_(None))
-        rest = query(
-            absent, [_tiebreak(descending)], max(0, offset - with_field), limit - len(rows)
-        )
-        return rows + list((await session.scalars(rest)).all())
+            return await ids(where, self.order(field, descending), limit)
+        column: Any = getattr(UserRow, field)
+        found = await ids(and_(where, column.is_not(None)), self.order(field, descending), limit)
+        if len(found) < limit:
+            absent = and_(where, column.is_(None))
+            found += await ids(absent, [_tiebreak(descending)], limit - len(found))
+        return found
 
 
 def _using(descending: bool) -> str:
