@@ -149,3 +149,14 @@ def test_client_credentials_grant(flow: dict[str, Any], live_server: LiveServer)
     assert claims["aud"] == API
     assert claims["iss"] == live_server.issuer
     assert claims["gty"] == "client-credentials"
+
+
+def test_client_credentials_refusals(flow: dict[str, Any]) -> None:
+    # The web client has no client grant for the Management API.
+    no_grant = refused(flow, "client_credentials_without_grant")
+    assert no_grant["status"] == 403
+    assert no_grant["oauth_error"] == "access_denied"
+    assert no_grant["description"].startswith('Client is not authorized to access "')
+    wrong = refused(flow, "wrong_secret")
+    assert wrong["status"] == 401
+    assert wrong["oauth_error"] == "invalid_client"

@@ -175,6 +175,16 @@ try {
     const t = await client.clientCredentialsGrant(cfgObj, { audience: cfg.audience });
     return { token_type: t.token_type, scope: t.scope, access_token_claims: claimsOf(t.access_token) };
   });
+  // No client grant for the Management API: refused (contract §3.4).
+  await run("client_credentials_without_grant", () =>
+    client.clientCredentialsGrant(cfgObj, { audience: cfg.issuer + "api/v2/" }));
+  // A wrong secret: 401 invalid_client (contract §3.1).
+  await run("wrong_secret", async () => {
+    const bad = await client.discovery(new URL(cfg.issuer), cfg.clientId, "wrong-secret", undefined, {
+      execute: [client.allowInsecureRequests],
+    });
+    return client.clientCredentialsGrant(bad, { audience: cfg.audience });
+  });
 } catch (e) {
   out.error = String((e && e.message) || e);
 } finally {
