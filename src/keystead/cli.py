@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes (default 1)")
     serve.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    serve.add_argument(
+        "--rate-limit-preset", metavar="NAME", help="self-hosted, auth0-free, auth0-paid or off"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     apply = commands.add_parser(
@@ -126,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     names = (
         "host", "port", "database_url", "issuer", "tenant_file", "tls_cert", "tls_key",
-        "dev_tls", "workers", "data_dir", "log_level",
+        "dev_tls", "workers", "data_dir", "log_level", "rate_limit_preset",
     )  # fmt: skip
     flags = {name: getattr(args, name, None) for name in names}
     return Settings.from_env().merged(**flags).with_defaults()

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+from keystead.core.bruteforce import BruteForcePolicy
+from keystead.core.ratelimit import parse_overrides, preset
 from keystead.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -42,6 +44,18 @@ class Settings:
     id_token_ttl: int = 36_000  # seconds, client jwt_configuration.lifetime_in_seconds default
     max_body_bytes: int = 1_048_576  # requests with a larger body get 413
     redis_url: str = ""  # shared rate-limit state between replicas; empty: in-process
+    # Rate limits (contract §12): a preset (self-hosted, auth0-free, auth0-paid, off); empty:
+    # the tenant file's `rateLimits.preset`, else self-hosted. Tenant `rateLimits:` entries and
+    # then `rate_limits` ("management.subject=20/min; authentication.ip=off") override it.
+    rate_limit_preset: str = ""
+    rate_limits: str = ""
+    rate_limit_fail_closed: bool = False  # Redis unreachable: refuse (429), not per-process
+    bruteforce_max_attempts: int = 10  # failed logins in a row per (user, IP) to block; 0: off
+    bruteforce_block_seconds: int = 0  # how long a block lasts; 0: until unblocked or reset
+    suspicious_ip_login_limit: str = "100/day"  # failed logins per IP, all accounts; "off"
+    suspicious_ip_signup_limit: str = "50/day"  # signups per IP; "off"
+    # IPs and CIDR ranges exempt from brute-force blocks and suspicious-IP throttling.
+    attack_protection_allowlist: tuple[str, ...] = ()
     log_level: str = "info"
 
     @classmethod
@@ -80,7 +94,21 @@ class Settings:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key must be given together")
+        self._check_rate_limits()
         return replace(self, issuer=issuer)
+
+    def _check_rate_limits(self) -> None:
+        """Fail at start, not at the first request (tenant `rateLimits` is checked on apply)."""
+        if self.rate_limit_preset:
+            preset(self.rate_limit_preset)
+        parse_overrides(self.rate_limits)
+        BruteForcePolicy.from_settings(
+            max_attempts=self.bruteforce_max_attempts,
+            block_seconds=self.bruteforce_block_seconds,
+            login_ip=self.suspicious_ip_login_limit,
+            signup_ip=self.suspicious_ip_signup_limit,
+            allowlist=self.attack_protection_allowlist,
+        )
 
     @property
     def management_audience(self) -> str:
