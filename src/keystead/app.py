@@ -16,6 +16,7 @@ from keystead.http.errors import HANDLERS
 from keystead.http.limits import BodySizeLimit
 from keystead.management.routes import routes as management_routes
 from keystead.oauth.routes import routes as oauth_routes
+from keystead.ratelimit import wiring as ratelimit_wiring
 from keystead.settings import Settings
 from keystead.storage.db import create_engine, session_factory
 from keystead.storage.keys import load_keyring
@@ -45,9 +46,11 @@ def create_app(
             async with state.transaction() as session:
                 await seed(session, settings.issuer, state.clock)
         state.keys = await load_keyring(state)
+        await ratelimit_wiring.start(state)  # after seeding: reads the tenant's rateLimits
         try:
             yield
         finally:
+            await ratelimit_wiring.stop(state)
             await engine.dispose()
 
     routes: list[BaseRoute] = [*oauth_routes, *management_routes, *web_routes]

@@ -3,6 +3,7 @@
 api(method, path, handler) → ApiRoute, at import: the operation's accepted scopes from
 core/policy (an operation Auth0 does not have fails the import). Per request:
   1. bearer token (management/auth.py)                       401 / 400
+     rate limits: subject (user tokens) → client → tenant      429 (ratelimit/wiring.py)
   2. core/policy.authorize with the path's target user        403 insufficient_scope /
                                                                403 unowned_resource
   3. handler(request, caller): never checks scopes itself
@@ -35,6 +36,7 @@ from keystead.deps import AppState, get_state
 from keystead.errors import ApiError, StoreError
 from keystead.http.errors import on_api_error, on_store_error
 from keystead.management.auth import Token, authenticate
+from keystead.ratelimit.wiring import limit_management
 
 PREFIX: Final = "/api/v2"
 
@@ -95,8 +97,16 @@ class ApiRoute(Route):
     async def _serve(self, request: Request) -> Response:
         state = get_state(request)
         token: Token | None = None
+        limits: dict[str, str] = {}
         try:
             token = await authenticate(state, request.headers.get("authorization"))
+            limits = await limit_management(
+                state,
+                request,
+                sub=token.sub,
+                client_id=token.client_id,
+                current_user=not token.is_client_credentials,
+            )
             target = request.path_params.get(self._user_param) if self._user_param else None
             decision = policy.authorize(
                 self.operation.method,
@@ -111,6 +121,7 @@ class ApiRoute(Route):
             response = await render_error(request, exc)
         except StoreError as exc:
             response = await on_store_error(request, exc)
+        response.headers.update(limits)  # §12.1: on every response, errors included
         origin = request.headers.get("origin")
         if origin:
             response.headers.update(VARY_ORIGIN)

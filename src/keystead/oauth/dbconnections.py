@@ -38,6 +38,8 @@ from keystead.errors import AlreadyExists, InvalidRequest, SignupError
 from keystead.management.users import default_picture, profile_policy
 from keystead.oauth.authorize import Requester
 from keystead.oauth.params import Params, printable, read_params
+from keystead.ratelimit.protection import signup_buckets
+from keystead.ratelimit.wiring import limit_authentication, policy_of
 from keystead.storage.models import UserRow
 
 mail_log = logging.getLogger("keystead.mail")
@@ -136,7 +138,13 @@ async def signup(request: Request) -> Response:
         connection_name = _required(params, "connection")
         checked = await _validate(state, params, client_id, connection_name)
         client = checked.client
-        # TODO(issue 5): pre-user-registration throttling per IP (AT-03: 50 signups) plugs in here.
+        # AT-03: suspicious-IP signup throttling (50 a day per IP), with the IP and client limits.
+        await limit_authentication(
+            state,
+            request,
+            client_id=client.client_id,
+            extra=signup_buckets(policy_of(state), who.ip),
+        )
         user = await _create(state, checked, who)
     except SignupError as exc:
         await _log_failure(state, exc, client, connection_name, who)
@@ -340,7 +348,10 @@ async def change_password(request: Request) -> Response:
         raise InvalidRequest("Unknown database connection")
     if client_id and client is None:
         raise InvalidRequest("Unknown client")
-    # TODO(issue 5): rate limit per (IP, email): burst 10, 1 per minute (contract §7.3).
+    # §12.2: per (IP, email), burst 10 and 1 per minute, then the IP, client and tenant.
+    limits = await limit_authentication(
+        state, request, endpoint="changePassword", email=email, client_id=client_id
+    )
     who = Requester.of(request)
     await send_reset_link(
         state,
@@ -350,7 +361,7 @@ async def change_password(request: Request) -> Response:
         ip=who.ip,
         user_agent=who.user_agent,
     )
-    return PlainTextResponse(CHANGE_PASSWORD_SENT, headers={"Cache-Control": "no-store"})
+    return PlainTextResponse(CHANGE_PASSWORD_SENT, headers={"Cache-Control": "no-store", **limits})
 
 
 async def send_reset_link(

@@ -1,5 +1,6 @@
 """Token endpoint, POST /oauth/token (RFC 6749 §3.2; contract §3, §4).
 
+    0. rate limits: (IP, username) → IP → client  ratelimit/wiring.py (429, never logged)
     1. parse the body once (JSON or form)         oauth/params.py
     2. grant_type → GRANTS                        unsupported_grant_type
     3. authenticate the client                    oauth/client_auth.py
@@ -31,6 +32,7 @@ from keystead.oauth.cors import preflight, response_cors
 from keystead.oauth.grants import GRANTS
 from keystead.oauth.issue import FailAfterCommit, Grant, TokenContext, TokenPlan
 from keystead.oauth.params import printable, read_params
+from keystead.ratelimit.wiring import expose_rate_limits, limit_token_request
 
 log = logging.getLogger("keystead")
 
@@ -43,7 +45,9 @@ async def token(request: Request) -> Response:
     state = get_state(request)
     origin = request.headers.get("origin")
     attempt = _Attempt(request)
+    limits: dict[str, str] = {}
     try:
+        limits = await limit_token_request(state, request)  # §12: before anything is logged
         plan = await _run(state, request, attempt)
         body = (await plan.response(state)).body()
     except OAuthError as exc:
@@ -51,8 +55,9 @@ async def token(request: Request) -> Response:
             await _record_failure(state, attempt, exc)
         response = oauth_error_response(exc)
         response.headers.update(response_cors(origin, attempt.client))
-        return response
-    return JSONResponse(body, headers={**NO_STORE, **response_cors(origin, attempt.client)})
+        return expose_rate_limits(response, limits)
+    response = JSONResponse(body, headers={**NO_STORE, **response_cors(origin, attempt.client)})
+    return expose_rate_limits(response, limits)
 
 
 class _Attempt:

@@ -3,7 +3,7 @@
     1. the bearer token: Authorization header, or form `access_token` on POST (RFC 6750 §2.2)
     2. verify: our RS256 key, our issuer, aud ∋ {issuer}userinfo, not expired
     3. scope ∋ openid, else 403 insufficient_scope (security case OI-07)
-    4. the user, as stored now: deleted or blocked → 401
+    4. the user, as stored now: deleted or blocked → 401; then the rate limits (per user id)
     5. userinfo_claims(user, scopes), no-store, CORS for the origins of the token's client
 
 Failures keep the OAuth JSON shape with a `WWW-Authenticate` challenge; a request that sent no
@@ -37,6 +37,7 @@ from keystead.deps import AppState, get_state
 from keystead.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from keystead.http.errors import NO_STORE, oauth_error_response
 from keystead.oauth.params import FORM, JSON, read_params
+from keystead.ratelimit.wiring import expose_rate_limits, limit_authentication
 from keystead.storage.keys import verify_token
 
 log = logging.getLogger("keystead")
@@ -64,16 +65,25 @@ async def userinfo(request: Request) -> Response:
         if OPENID not in scopes:
             raise InsufficientScope("The access token was not granted the openid scope")
         user = await _current_user(state, claims)
+        # §12.2: per user id, burst 10 and 5/min in every preset; `rateLimits.authentication.
+        # endpoints.userinfo` changes it (contract §14 #3: apps calling it on every page load).
+        limits = await limit_authentication(
+            state, request, endpoint="userinfo", user_id=user.user_id, client_id=_azp(claims)
+        )
     except OAuthError as exc:
-        return await _error(state, exc, origin)
-    # TODO(issue 5): per-user rate bucket (contract §5: burst 10, 5 per minute) keyed on user_id.
-    headers = dict(NO_STORE)
+        return expose_rate_limits(await _error(state, exc, origin))
+    headers = {**NO_STORE, **limits}
     if origin:
         headers.update(VARY_ORIGIN)
-        client_id = claims.get("azp") or claims.get("client_id")
-        if isinstance(client_id, str) and await _client_allows(state, client_id, origin):
+        client_id = _azp(claims)
+        if client_id is not None and await _client_allows(state, client_id, origin):
             headers.update(cors_headers(origin, expose=RATE_LIMIT_HEADERS))
     return JSONResponse(userinfo_claims(user, scopes), headers=headers)
+
+
+def _azp(claims: dict[str, Any]) -> str | None:
+    client_id = claims.get("azp") or claims.get("client_id")
+    return client_id if isinstance(client_id, str) else None
 
 
 # --- 1. the token ------------------------------------------------------------------------------
