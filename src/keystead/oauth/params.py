@@ -22,6 +22,7 @@ from keystead.errors import InvalidRequest
 
 FORM: Final = "application/x-www-form-urlencoded"
 JSON: Final = "application/json"
+_SCOPE_KEY: Final = "keystead.params"
 MAX_FIELDS: Final = 200  # a token request has about ten; bounds parsing work on hostile bodies
 
 
@@ -65,7 +66,19 @@ class Params:
 
 
 async def read_params(request: Request) -> Params:
-    """Parse the body by its Content-Type; an empty body without one is an empty form."""
+    """Parse the body by its Content-Type; an empty body without one is an empty form.
+
+    Parsed once per request: the rate limiter reads the same parameters before the endpoint.
+    """
+    cached = request.scope.get(_SCOPE_KEY)
+    if isinstance(cached, Params):
+        return cached
+    params = await _parse(request)
+    request.scope[_SCOPE_KEY] = params
+    return params
+
+
+async def _parse(request: Request) -> Params:
     body = await request.body()
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type == FORM or (not media_type and not body):
