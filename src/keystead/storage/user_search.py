@@ -3,12 +3,13 @@
     search_users(session, q, sort=, offset=, limit=, include_total=) -> (users, total)
       1. parse + normalise (core/search.py); a bad q raises SearchSyntaxError (400)
       2. _Sql.where(): one boolean SQL expression per AST node, shaped so that an index applies
-      3. the user_ids of the first matches in sort order (ORDER BY key, user_id; nulls last,
-         in two parts), as many as the total needs: TOTAL_CAP + 1, or offset + limit
-         without include_totals. The planner picks between walking the sort key's index
-         (many matches) and fetching the matches through the filter's index, then sorting
-         (few); each search is planned for its own values (no generic plans) and without JIT
-      4. the page's rows by primary key
+      3. the user_ids of the first offset + limit matches in sort order (ORDER BY key,
+         user_id; nulls last, in two parts): the planner picks between walking the sort
+         key's index (many matches) and fetching the matches through the filter's index,
+         then sorting (few). Each search is planned for its own values (no generic plans:
+         they cannot see that a value is rare) and without JIT (it compiles for longer
+         than these queries run)
+      4. the page's rows by primary key; the total, counted no further than TOTAL_CAP
 
 Indexes are declared in models.py (migration 0002); docs/search.md says which query uses which,
 what stays unindexed (suffix/contains; on SQLite the JSON fields, email.domain and
@@ -120,11 +121,19 @@ async def search_users(
         await session.execute(text(_PG_SETTINGS))
     where = sql.where(node) if node is not None else true()
     field, descending = _sort(sort)
-    # The first matches in order, as many as the total needs (it stops counting there).
-    wanted = max(TOTAL_CAP + 1, offset + limit) if include_total else offset + limit
+    wanted = offset + limit
     ids = await sql.ordered_ids(session, where, field, descending, wanted) if wanted else []
-    rows = await _by_id(session, ids[offset : offset + limit])
-    return [to_user(row) for row in rows], min(len(ids), TOTAL_CAP) if include_total else None
+    rows = await _by_id(session, ids[offset:])
+    total = None
+    if include_total:  # fewer than asked for: that is all of them
+        total = len(ids) if 0 < len(ids) < wanted else await _count(session, where)
+    return [to_user(row) for row in rows], total
+
+
+async def _count(session: AsyncSession, where: ColumnElement[bool]) -> int:
+    """How many match, counting no further than TOTAL_CAP (unordered: any index will do)."""
+    matches = select(UserRow.user_id).where(where).limit(TOTAL_CAP).subquery()
+    return await session.scalar(select(func.count()).select_from(matches)) or 0
 
 
 async def _by_id(session: AsyncSession, ids: list[str]) -> list[UserRow]:
