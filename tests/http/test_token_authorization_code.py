@@ -30,6 +30,7 @@ from tests.http.token_helpers import (
     live_refresh_tokens,
     logs,
     make_code,
+    postgres_app,
     prepared_database,
     state_of,
 )
@@ -205,6 +206,16 @@ async def test_two_simultaneous_exchanges_give_one_success(
         *(http.post("/oauth/token", data=spa_exchange(tenant, code)) for _ in range(2))
     )
     assert sorted(r.status_code for r in responses) == [200, 403]
+
+
+async def test_two_simultaneous_exchanges_on_postgresql(tmp_path: Path) -> None:
+    async with postgres_app(tmp_path) as (app, http, tenant):
+        code = await make_code(app, client=tenant.spa, user=tenant.user)
+        responses = await asyncio.gather(
+            *(http.post("/oauth/token", data=spa_exchange(tenant, code)) for _ in range(3))
+        )
+        assert sorted(r.status_code for r in responses) == [200, 403, 403]
+        assert await live_refresh_tokens(app) == 0  # the replays revoked what the winner got
 
 
 CODE_REFUSALS: list[tuple[dict[str, Any], int, dict[str, str]]] = [

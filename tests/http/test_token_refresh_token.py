@@ -25,6 +25,7 @@ from tests.http.token_helpers import (
     live_refresh_tokens,
     logs,
     make_code,
+    postgres_app,
     prepared_database,
     spa_login,
     state_of,
@@ -162,6 +163,18 @@ async def test_parallel_refreshes_within_the_leeway(
     assert [r.status_code for r in answers] == [200] * 5  # RE-11
     assert len({r.json()["refresh_token"] for r in answers}) == 1  # one successor, kept pair
     assert await live_refresh_tokens(app) == 2
+
+
+async def test_parallel_refreshes_on_postgresql(tmp_path: Path) -> None:
+    async with postgres_app(tmp_path) as (app, http, tenant):
+        first = await spa_login(http, app, tenant)
+        token = first["refresh_token"]
+        answers = await asyncio.gather(
+            *(http.post("/oauth/token", data=spa_refresh(tenant, token)) for _ in range(5))
+        )
+        assert [r.status_code for r in answers] == [200] * 5
+        assert len({r.json()["refresh_token"] for r in answers}) == 1
+        assert await live_refresh_tokens(app) == 2
 
 
 async def test_without_leeway_a_retry_is_reuse(

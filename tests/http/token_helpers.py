@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import secrets
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from keystead.app import create_app
 from keystead.core.apis import ClientGrant, Permission, ResourceServer
 from keystead.core.clients import Client, RefreshTokenPolicy
+from keystead.core.clock import Clock
 from keystead.core.codes import AuthorizationCode, code_expiry, new_family_id
 from keystead.core.logs import LogEvent
 from keystead.core.passwords import hash_password
@@ -26,9 +31,10 @@ from keystead.core.pkce import s256_challenge
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from keystead.settings import Settings
+from keystead.storage.db import async_url
 from keystead.storage.models import RefreshTokenRow
 from keystead.storage.repositories.codes import SqlCodes
-from tests.conftest import ISSUER
+from tests.conftest import ISSUER, POSTGRES_URL, need_service
 
 API = "https://api.example/"
 HS_API = "https://hs.example/"
@@ -93,6 +99,36 @@ async def _prepare(path: Path, directory: Path) -> Tenant:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         return await make_tenant(app)
+
+
+async def _admin(sql: str) -> None:
+    engine = create_async_engine(async_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def postgres_app(
+    tmp_path: Path, clock: Clock | None = None
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient, Tenant]]:
+    """The app on a scratch PostgreSQL database (dropped after), its client and the tenant."""
+    need_service("PostgreSQL", bool(POSTGRES_URL), "set KEYSTEAD_TEST_POSTGRES_URL")
+    name = f"keystead_token_{secrets.token_hex(6)}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        url = async_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        settings = Settings(issuer=ISSUER, database_url=url, data_dir=str(tmp_path))
+        app = create_app(settings.with_defaults(), clock=clock)
+        async with app.router.lifespan_context(app):
+            tenant = await make_tenant(app)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=ISSUER[:-1]) as http:
+                yield app, http, tenant
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def make_tenant(app: Starlette) -> Tenant:
