@@ -126,7 +126,8 @@ async def search_users(
     rows = await _by_id(session, ids[offset:])
     total = None
     if include_total:  # fewer than asked for: that is all of them
-        total = len(ids) if 0 < len(ids) < wanted else await _count(session, where)
+        found = len(ids)
+        total = min(found, TOTAL_CAP) if 0 < found < wanted else await _count(session, where)
     return [to_user(row) for row in rows], total
 
 
