@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keystead.core.apis import ResourceServer
 from keystead.core.clients import Client
 from keystead.core.grants import client_may_get_refresh_tokens, service_not_found
+from keystead.core.keys import KeyRing
 from keystead.core.refresh_tokens import NewRefreshToken, new_lifetimes
 from keystead.core.scopes import OFFLINE_ACCESS, OPENID
 from keystead.core.tokens import (
@@ -123,13 +124,14 @@ def _rs256(api: ResourceServer | None) -> bool:
     return api is None or api.signing_alg == "RS256"
 
 
-def sign_access_token(ring: Any, claims: dict[str, Any], api: ResourceServer | None) -> str:
+def sign_access_token(
+    ring: KeyRing | None, claims: dict[str, Any], api: ResourceServer | None
+) -> str:
     """RS256 with the current key, or HS256 with the API's own secret; nothing else."""
     typ = access_token_typ(api)
-    if _rs256(api):
-        token: str = ring.sign(claims, typ=typ)
-        return token
-    assert api is not None
+    if api is None or api.signing_alg == "RS256":
+        assert ring is not None
+        return ring.sign(claims, typ=typ)
     if api.signing_alg != "HS256" or not api.signing_secret:
         raise ServerError(detail=f"API {api.identifier} cannot sign: {api.signing_alg} without key")
     return jwt.encode(claims, api.signing_secret, algorithm="HS256", headers={"typ": typ})
