@@ -3,10 +3,12 @@ CL-06, SE-10)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from starlette.applications import Starlette
 
@@ -17,6 +19,8 @@ from keystead.oauth.grants import password as password_grant
 from tests.conftest import ISSUER
 from tests.http.token_helpers import (
     API,
+    HS_API,
+    HS_SECRET,
     MGMT,
     PASSWORD,
     RBAC_API,
@@ -90,6 +94,31 @@ async def test_password_realm(http: httpx.AsyncClient, app: Starlette, tenant: T
     # The client is not trusted to forward the end user's address.
     assert event.data["ip"] != "203.0.113.9"
     assert PASSWORD not in repr(event)
+
+
+async def test_a_trusted_backend_forwards_the_users_address(
+    http: httpx.AsyncClient, app: Starlette, tenant: Tenant
+) -> None:
+    state = state_of(app)
+    async with state.transaction() as session:
+        trusted = replace(tenant.web, extra={"is_token_endpoint_ip_header_trusted": True})
+        await state.repos(session).clients.update(trusted)
+    r = await http.post(
+        "/oauth/token", json=login(tenant), headers={"auth0-forwarded-for": "203.0.113.9"}
+    )
+    assert r.status_code == 200
+    (event,) = await logs(app, "sepft")
+    assert event.data["ip"] == "203.0.113.9"
+
+
+async def test_hs256_api(http: httpx.AsyncClient, app: Starlette, tenant: Tenant) -> None:
+    r = await http.post("/oauth/token", json=login(tenant, audience=HS_API, scope="openid read:hs"))
+    assert r.status_code == 200
+    body = r.json()
+    access = jwt.decode(body["access_token"], HS_SECRET, algorithms=["HS256"], audience=HS_API)
+    assert access["aud"] == HS_API  # HS256 APIs never get the userinfo audience (contract §4.1)
+    assert access["scope"] == "openid read:hs"
+    assert jwt.get_unverified_header(body["id_token"])["alg"] == "RS256"  # spa-js demands it
 
 
 async def test_password_grant_uses_the_default_directory(
