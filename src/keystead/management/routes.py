@@ -19,6 +19,7 @@ from keystead.management import (
     resource_servers,
     roles,
     tenant_settings,
+    user_blocks,
     users,
 )
 from keystead.management.api import PreflightRoute, api
@@ -94,4 +95,9 @@ routes: list[BaseRoute] = [
     # tenant settings (§10.9), with Keystead's `self_service` extension (issue 6)
     api("GET", "/tenants/settings", tenant_settings.get_tenant_settings),
     api("PATCH", "/tenants/settings", tenant_settings.update_tenant_settings),
+    # brute-force blocks (§10.9, security AT-01)
+    api("GET", "/user-blocks", user_blocks.get_user_blocks),
+    api("DELETE", "/user-blocks", user_blocks.delete_user_blocks),
+    api("GET", "/user-blocks/{id}", user_blocks.get_user_blocks_by_id),
+    api("DELETE", "/user-blocks/{id}", user_blocks.delete_user_blocks_by_id),
 ]

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keystead.core.bruteforce import ACCOUNT_BLOCKED_PAGE
 from keystead.core.passwords import hash_password, needs_rehash, verify_dummy, verify_password
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
@@ -31,6 +32,8 @@ from keystead.oauth.authorize_request import (
     validate_authorize,
 )
 from keystead.oauth.responses import error_response
+from keystead.ratelimit.protection import forget_login_failures, login_verdict, note_login_failure
+from keystead.ratelimit.wiring import login_rate_allowed
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.csrf import (
     csrf_token,
@@ -48,15 +51,19 @@ QUERY_FIELD = "authorize_query"
 MAX_IDENTIFIER = 320  # characters: the longest email address
 WRONG_CREDENTIALS = "Wrong email or password."
 BLOCKED = "Your account is blocked (user is blocked). Contact the application's administrator."
+TOO_MANY_ATTEMPTS = "Too many attempts. Try again later."
 
 
-async def check_login_allowed(state: AppState, ip: str | None, username: str) -> bool:
-    """May this (ip, username) try a password now? Called before any password is checked.
-
-    TODO(issue 5): brute-force protection (AT-01: 10 failures per identifier and IP block that
-    pair) and suspicious-IP throttling (AT-03) plug in here; until then everything is allowed.
-    """
-    return True
+async def check_login_allowed(state: AppState, ip: str | None, username: str) -> str | None:
+    """May this (ip, username) try a password now? None if so, else the page's message (429).
+    Called before any password is checked: a blocked pair (AT-01) is told how to unblock, a
+    throttled IP (AT-03) and the (IP, user) rate limit (§12.2) to wait."""
+    verdict = await login_verdict(state, ip, username)
+    if verdict.reason == "blocked":
+        return ACCOUNT_BLOCKED_PAGE
+    if not verdict.allowed or not await login_rate_allowed(state, ip, username):
+        return TOO_MANY_ATTEMPTS
+    return None
 
 
 # --- helpers shared with the signup page --------------------------------------------------------
@@ -211,8 +218,9 @@ async def login_submit(request: Request) -> Response:
 
     if not username or not password:
         return again("Enter your email address and password.")
-    if not await check_login_allowed(state, who.ip, username):
-        return again("Too many attempts. Try again later.", status=429)
+    refusal = await check_login_allowed(state, who.ip, username)
+    if refusal is not None:
+        return again(refusal, status=429)
 
     user: User | None = None
     if len(username) <= MAX_IDENTIFIER:
@@ -237,6 +245,16 @@ async def login_submit(request: Request) -> Response:
                 connection=req.connection.name,
                 user_name=username[:MAX_IDENTIFIER],
             )
+            await note_login_failure(  # AT-01, AT-03: counted alike for unknown users
+                state,
+                session,
+                ip=who.ip,
+                username=username,
+                connection=req.connection,
+                user=user,
+                client_id=req.client.client_id,
+                user_agent=who.user_agent,
+            )
         return again(WRONG_CREDENTIALS)
     if user.blocked:  # SE-10: the right password, and still no session
         async with state.transaction() as session:
@@ -251,6 +269,8 @@ async def login_submit(request: Request) -> Response:
             )
         return again(BLOCKED, status=403)
 
+    async with state.transaction() as session:
+        await forget_login_failures(session, who.ip, username)  # the run of failures ends
     # Imported bcrypt and older argon2 hashes are replaced now that the password is known.
     upgraded = None
     if stored is not None and needs_rehash(stored):

@@ -6,7 +6,8 @@
            ticket verified (RS256, its own audience, unexpired, password unchanged) ─▶ new password
            form, with the connection's password rules
     POST   ticket, password, confirm ─ CSRF ─ ticket again ─ rules ─▶ argon2id hash ─▶ stored with
-           last_password_reset, every SSO session of the user ended, `scp` logged ─▶ done page
+           last_password_reset, every SSO session of the user ended, brute-force blocks lifted,
+           `scp` logged ─▶ done page
 
 The ticket is single-use without a table: storing the new hash changes the fingerprint the
 ticket is bound to (core/tickets.py).
@@ -40,6 +41,7 @@ from keystead.oauth.dbconnections import (
     password_policy,
     send_reset_link,
 )
+from keystead.ratelimit.protection import clear_user_blocks
 from keystead.storage.keys import verify_token
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.csrf import csrf_token, csrf_valid, set_csrf_cookie
@@ -194,6 +196,7 @@ async def _set_password(
             )
             # ASVS 7.4.3: a new password ends every session the old one may have opened.
             ended = await SqlLoginSessions(session, state.clock).delete_for_user(user.user_id)
+            await clear_user_blocks(session, user)  # AT-01: a reset also lifts brute-force blocks
             await state.logs(session).record(
                 "scp",
                 user_id=user.user_id,

@@ -1,9 +1,9 @@
 """Grants `password` and `…/grant-type/password-realm` (contract §3.5, security CL-06, SE-10).
 
 realm (password-realm) or the tenant's default_directory → a database connection enabled
-for the client → brute-force check (issue 5) → verify the password in a worker thread, with
-the same work when the user is unknown → blocked? → audience, scopes (implied trust when
-none were requested) → tokens, with `gty: password`
+for the client → brute-force check (blocked pair, throttled IP; failures counted) → verify the
+password in a worker thread, with the same work when the user is unknown → blocked? → audience,
+scopes (implied trust when none were requested) → tokens, with `gty: password`
 """
 
 from __future__ import annotations
@@ -30,17 +30,41 @@ from keystead.oauth.issue import (
     user_permissions,
     user_token_plan,
 )
+from keystead.ratelimit.protection import (
+    LoginRefused,
+    forget_login_failures,
+    login_verdict,
+    note_login_failure,
+)
 
 WRONG_CREDENTIALS = "Wrong email or password."  # contract §3.5
 CONNECTION_NOT_ENABLED = "The connection is not enabled for this client."
 
 
 async def check_brute_force(ctx: TokenContext, username: str, connection: str) -> None:
-    """Refuse before any password check when this identifier/IP is blocked or throttled.
+    """Refuse before any password check when this identifier/IP is blocked or throttled:
+    429 too_many_attempts (security AT-01, AT-03; ratelimit/protection.py)."""
+    verdict = await login_verdict(ctx.state, ctx.ip, username)
+    if not verdict.allowed:
+        raise LoginRefused(verdict)
 
-    TODO(issue 5): brute-force protection and suspicious-IP throttling (security AT-01, AT-03):
-    raise TooManyAttempts here, and count failures where the grant refuses the password.
-    """
+
+async def count_failure(
+    ctx: TokenContext, username: str, connection: Connection, user: User | None
+) -> None:
+    """A wrong password or an unknown user, alike; in a transaction of its own, because the
+    grant's is rolled back with the refusal."""
+    async with ctx.state.transaction() as session:
+        await note_login_failure(
+            ctx.state,
+            session,
+            ip=ctx.ip,
+            username=username,
+            connection=connection,
+            user=user,
+            client_id=ctx.client.client_id,
+            user_agent=ctx.user_agent,
+        )
 
 
 class PasswordGrant:
@@ -65,11 +89,13 @@ class PasswordGrant:
         await check_brute_force(ctx, username, connection.name)
         user = await ctx.repos.users.by_email(connection.name, username)
         if not await _password_matches(user, password):
+            await count_failure(ctx, username, connection, user)
             raise InvalidGrant(WRONG_CREDENTIALS)
         assert user is not None
         ctx.event["user_id"] = user.user_id
         if user.blocked:  # after the password check: a wrong password learns nothing (SE-10)
             raise InvalidGrant(USER_BLOCKED)
+        await forget_login_failures(ctx.session, ctx.ip, username)  # the run of failures ends
         api = await resolve_audience(ctx, await requested_audience(ctx))
         permissions = await user_permissions(ctx, user.user_id, api)
         granted = grant_user_scopes(
