@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -287,8 +288,10 @@ async def explain(
         prefix = "EXPLAIN " if pg else "EXPLAIN QUERY PLAN "
         rows = (await conn.exec_driver_sql(prefix + statement, parameters)).all()
         plan = [r[0] if pg else "  " * _depth(rows, r) + str(r[-1]) for r in rows]
-        full = any(_full_scan(line, pg) for line in plan)
-        lines.append("  -- FULL SCAN --" if full else "  --")
+        full = [i for i, line in enumerate(plan) if _full_scan(line, pg)]
+        # A scan right under a Limit stops there: the bounded count of a dense query.
+        bounded = all(i > 0 and "Limit" in plan[i - 1] for i in full)
+        lines.append("  --" if not full else "  -- seq scan, stops at LIMIT --" if bounded else "  -- FULL SCAN --")  # fmt: skip
         lines.extend("    " + line for line in plan)
     return lines
 
@@ -311,6 +314,7 @@ def _full_scan(line: str, pg: bool) -> bool:
 async def bench(name: str, url: str, runs: int, samples: dict[str, list[str]]) -> None:
     engine = create_engine(url)
     print(f"\n=== {name}: p50 / p95 / p99 ms over {runs} runs (page of 50, include_totals)")
+    print("load average %.1f %.1f %.1f on %d cores" % (*os.getloadavg(), os.cpu_count() or 0))
     plans: list[str] = []
     summary: list[tuple[str, float, float, float]] = []
     async with AsyncSession(engine) as session:
@@ -330,6 +334,7 @@ async def bench(name: str, url: str, runs: int, samples: dict[str, list[str]]) -
         print(f"{'exact email/id lookups, p99':<36} {p99:8.2f}  ({len(lookups)} lookups)")
         worst = max(summary, key=lambda r: r[2])
         print(f"{'worst p95':<36} {worst[2]:8.2f}  ({worst[0]})")
+        print("load average %.1f %.1f %.1f" % os.getloadavg())
     await engine.dispose()
     print(f"\n--- {name} query plans")
     print("\n".join(plans))
