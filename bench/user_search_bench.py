@@ -291,9 +291,14 @@ async def explain(
         full = [i for i, line in enumerate(plan) if _full_scan(line, pg)]
         # A scan right under a Limit stops there: the bounded count of a dense query.
         bounded = all(i > 0 and "Limit" in plan[i - 1] for i in full)
-        lines.append("  --" if not full else "  -- seq scan, stops at LIMIT --" if bounded else "  -- FULL SCAN --")  # fmt: skip
+        mark = "FULL SCAN" if full and not bounded else "seq scan, stops at LIMIT" if full else ""
+        lines.append(f"  -- {mark} --" if mark else "  --")
         lines.extend("    " + line for line in plan)
     return lines
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _depth(rows: list[Any], row: Any) -> int:
@@ -314,7 +319,7 @@ def _full_scan(line: str, pg: bool) -> bool:
 async def bench(name: str, url: str, runs: int, samples: dict[str, list[str]]) -> None:
     engine = create_engine(url)
     print(f"\n=== {name}: p50 / p95 / p99 ms over {runs} runs (page of 50, include_totals)")
-    print("load average %.1f %.1f %.1f on %d cores" % (*os.getloadavg(), os.cpu_count() or 0))
+    print(f"load average {_load()} on {os.cpu_count()} cores")
     plans: list[str] = []
     summary: list[tuple[str, float, float, float]] = []
     async with AsyncSession(engine) as session:
@@ -334,7 +339,7 @@ async def bench(name: str, url: str, runs: int, samples: dict[str, list[str]]) -
         print(f"{'exact email/id lookups, p99':<36} {p99:8.2f}  ({len(lookups)} lookups)")
         worst = max(summary, key=lambda r: r[2])
         print(f"{'worst p95':<36} {worst[2]:8.2f}  ({worst[0]})")
-        print("load average %.1f %.1f %.1f" % os.getloadavg())
+        print(f"load average {_load()}")
     await engine.dispose()
     print(f"\n--- {name} query plans")
     print("\n".join(plans))
