@@ -81,9 +81,10 @@ async def get_tenant_settings(request: Request, caller: Caller) -> Response:
     state = get_state(request)
     async with state.transaction() as session:
         doc = await _settings_json(state.repos(session))
+    if projection is None:
+        return json_response(_public(doc))
     # `fields=self_service` (include mode) is the way to ask for the extension.
-    shown = projection.apply(doc if projection.include else _public(doc)) if projection else None
-    return json_response(_public(doc) if shown is None else shown)
+    return json_response(projection.apply(doc if projection.include else _public(doc)))
 
 
 async def update_tenant_settings(request: Request, caller: Caller) -> Response:
