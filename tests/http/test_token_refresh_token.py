@@ -177,6 +177,19 @@ async def test_parallel_refreshes_on_postgresql(tmp_path: Path) -> None:
         assert await live_refresh_tokens(app) == 2
 
 
+async def test_a_kept_answer_sealed_under_another_server_key(
+    http: httpx.AsyncClient, app: Starlette, tenant: Tenant
+) -> None:
+    first = await spa_login(http, app, tenant)
+    await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
+    state = state_of(app)
+    state.settings = replace(state.settings, secret_key="a key set since the rotation")
+    retry = await http.post("/oauth/token", data=spa_refresh(tenant, first["refresh_token"]))
+    assert (retry.status_code, retry.json()) == (403, INVALID)
+    assert await live_refresh_tokens(app) == 2  # refused, but not taken for reuse
+    assert not await logs(app, "ferrt")
+
+
 async def test_without_leeway_a_retry_is_reuse(
     http: httpx.AsyncClient, app: Starlette, tenant: Tenant
 ) -> None:

@@ -61,8 +61,11 @@ class SqlRefreshTokens:
             return None
         try:
             return self.sealer.open(stored, encrypted=self.sealer.encrypts)
-        except ConfigError:  # sealed under a secret key that has changed since: not replayable
-            return None
+        except ConfigError:
+            # Sealed under a secret key that has changed since: not replayable, but not the
+            # client's fault either, so an answer that will not open (refused, family kept)
+            # rather than none (which would read as reuse and revoke the family).
+            return b""
 
     async def find(self, token: str) -> RefreshToken | None:
         # populate_existing: a re-read after a lost compare-and-set must see the winner's write.
