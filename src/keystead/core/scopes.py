@@ -239,5 +239,8 @@ def grant_client_scopes(
         return GrantedScopes(tuple(dict.fromkeys(allowed)))
     outside = [s for s in dict.fromkeys(requested) if s not in allowed]
     if outside:
-        raise AccessDenied(f"Client has not been granted scopes: {format_scope(outside)}")
+        listed = format_scope(outside)
+        if len(listed) > 300:  # echoed request text stays bounded (AZ-09)
+            listed = listed[:300] + "..."
+        raise AccessDenied(f"Client has not been granted scopes: {listed}")
     return GrantedScopes(tuple(dict.fromkeys(requested)))

@@ -100,6 +100,7 @@ async def _refuse(scope: Scope, send: Send, refused: _Refused) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(raw)).encode()),
                 (b"cache-control", b"no-store"),
+                (b"pragma", b"no-cache"),
                 (b"connection", b"close"),
             ],
         }

@@ -67,45 +67,27 @@ CLAIMS = [
 
 
 def discovery_document(issuer: str) -> dict[str, Any]:
-    """The OpenID Provider metadata Auth0 publishes, for `issuer` (ends with "/")."""
+    """The OpenID Provider metadata for `issuer` (ends with "/"), in Auth0's spelling.
+
+    Auth0 also advertises endpoints and methods Keystead does not serve (device code, MFA
+    challenge, dynamic registration, implicit/hybrid response types, `plain` PKCE, HS256/PS256
+    ID tokens, private_key_jwt); strict clients pick from this list, so only what works is here.
+    """
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}authorize",
         "token_endpoint": f"{issuer}oauth/token",
-        "device_authorization_endpoint": f"{issuer}oauth/device/code",
         "userinfo_endpoint": f"{issuer}userinfo",
-        "mfa_challenge_endpoint": f"{issuer}mfa/challenge",
         "jwks_uri": f"{issuer}.well-known/jwks.json",
-        "registration_endpoint": f"{issuer}oidc/register",
         "revocation_endpoint": f"{issuer}oauth/revoke",
         "end_session_endpoint": f"{issuer}oidc/logout",
         "scopes_supported": SCOPES,
-        "response_types_supported": [
-            "code",
-            "token",
-            "id_token",
-            "code token",
-            "code id_token",
-            "token id_token",
-            "code token id_token",
-        ],
-        "code_challenge_methods_supported": ["S256", "plain"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["HS256", "RS256", "PS256"],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-        ],
-        "token_endpoint_auth_signing_alg_values_supported": [
-            "RS256",
-            "RS384",
-            "PS256",
-            "PS384",
-            "ES256",
-            "ES384",
-        ],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "claims_supported": CLAIMS,
         "request_uri_parameter_supported": False,
         "request_parameter_supported": False,
