@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.search import SearchSyntaxError
 from keystead.errors import BadRequest
+from keystead.storage import user_search
 from keystead.storage.models import UserRow
 from keystead.storage.user_search import TOTAL_CAP, _Sql, search_users
 
@@ -177,10 +178,13 @@ async def test_no_query_lists_everyone_oldest_first(users: AsyncSession) -> None
     assert await found(users, "  ") == ["u1", "u2", "u3", "u4", "u5"]
 
 
-@pytest.fixture(params=[False, True], ids=["page only", "with total"])
-def totals(request: pytest.FixtureRequest) -> bool:
-    """With include_totals the first TOTAL_CAP + 1 matches are read, else offset + limit."""
-    return bool(request.param)
+@pytest.fixture(params=["page only", "with total", "many matches"])
+def totals(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """include_totals or not; "many matches" (a cap of 0) sends SQLite down the index walk
+    it takes past TOTAL_CAP matches instead of sorting the few it found."""
+    if request.param == "many matches":
+        monkeypatch.setattr(user_search, "TOTAL_CAP", 0)
+    return request.param != "page only"
 
 
 @pytest.mark.parametrize(

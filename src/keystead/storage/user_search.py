@@ -27,12 +27,14 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
     cast,
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -121,14 +123,33 @@ async def search_users(
         await session.execute(text(_PG_SETTINGS))
     where = sql.where(node) if node is not None else true()
     field, descending = _sort(sort)
+    matches = None
+    if not sql.pg:
+        where, matches = await _sqlite_probe(session, where)
     wanted = offset + limit
     ids = await sql.ordered_ids(session, where, field, descending, wanted) if wanted else []
     rows = await _by_id(session, ids[offset:])
     total = None
     if include_total:  # fewer than asked for: that is all of them
         found = len(ids)
-        total = min(found, TOTAL_CAP) if 0 < found < wanted else await _count(session, where)
+        if matches is None:
+            matches = found if 0 < found < wanted else await _count(session, where)
+        total = min(matches, TOTAL_CAP)
     return [to_user(row) for row in rows], total
+
+
+async def _sqlite_probe(
+    session: AsyncSession, where: ColumnElement[bool]
+) -> tuple[ColumnElement[bool], int]:
+    """SQLite walks the sort index past a rare unindexed match (email.domain, JSON) to the end
+    of the table; so first take the rowids of up to TOTAL_CAP + 1 matches, in one pass over
+    the cheapest index. If that is all of them, the page is sorted from those rows alone."""
+    probe: Select[Any] = select(literal_column("users.rowid")).select_from(UserRow).where(where)
+    rowids = list(await session.scalars(probe.limit(TOTAL_CAP + 1)))
+    if len(rowids) > TOTAL_CAP:
+        return where, len(rowids)
+    among = text("users.rowid IN (SELECT value FROM json_each(:rowids))")
+    return among.bindparams(rowids=json.dumps(rowids)), len(rowids)  # type: ignore[return-value]
 
 
 async def _count(session: AsyncSession, where: ColumnElement[bool]) -> int:
