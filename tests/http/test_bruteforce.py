@@ -278,6 +278,7 @@ async def test_password_grant_blocks_and_an_admin_unblocks(
         assert r.status_code == 204
         assert (await a.post("/oauth/token", data=password_grant(PASSWORD))).status_code == 200
     assert len(await events(state, "limit_wc")) == 1
+    assert len(await events(state, "fepft")) == 10  # the refused attempt is not logged again
 
 
 @pytest.mark.parametrize("extra", [FEW])

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from keystead.core.clients import Client
 from keystead.core.grants import check_grant_allowed
 from keystead.deps import AppState, get_state
-from keystead.errors import OAuthError, UnsupportedGrantType
+from keystead.errors import OAuthError, TooManyAttempts, UnsupportedGrantType
 from keystead.http.errors import NO_STORE, oauth_error_response
 from keystead.oauth.client_auth import MAX_CLIENT_ID, authenticate_client, presented_client
 from keystead.oauth.cors import preflight, response_cors
@@ -51,7 +51,12 @@ async def token(request: Request) -> Response:
         plan = await _run(state, request, attempt)
         body = (await plan.response(state)).body()
     except OAuthError as exc:
-        if attempt.grant is not None and not attempt.logged:
+        # A blocked pair or throttled IP is logged once (limit_wc, limit_mu), not per attempt.
+        if (
+            attempt.grant is not None
+            and not attempt.logged
+            and not isinstance(exc, TooManyAttempts)
+        ):
             await _record_failure(state, attempt, exc)
         response = oauth_error_response(exc)
         response.headers.update(response_cors(origin, attempt.client))
