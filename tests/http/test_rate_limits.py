@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ from keystead.ratelimit.memory import MemoryBackend
 from keystead.settings import Settings
 from tests.compat.conftest import free_port
 from tests.conftest import ISSUER
+from tests.http import test_authorize
 from tests.http.management_helpers import (
     M2M,
     SPA,
@@ -57,6 +59,7 @@ DETAIL = (
     "Too many requests. Check the X-RateLimit-Limit, X-RateLimit-Remaining and "
     "X-RateLimit-Reset headers."
 )
+template_database = test_authorize.template_database
 NOW = float(math.floor(time.time())) + 300  # ahead of the tokens minted with the real time
 MANAGEMENT = ISSUER + "api/v2/"
 
@@ -73,14 +76,20 @@ def limits() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FixedClock, limits: dict[str, Any]) -> AsyncIterator[Any]:
+async def app(
+    tmp_path: Path, clock: FixedClock, limits: dict[str, Any], template_database: Path
+) -> AsyncIterator[Any]:
+    """A copy of a migrated, keyed database (fast), with this test's limits and clock."""
     settings = Settings(
         issuer=ISSUER,
         database_url=f"sqlite:///{tmp_path / 'keystead.db'}",
         data_dir=str(tmp_path),
         **limits,
     ).with_defaults()
-    application = create_app(settings, clock=clock)
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{template_database}{suffix}").exists():
+            shutil.copyfile(f"{template_database}{suffix}", tmp_path / f"keystead.db{suffix}")
+    application = create_app(settings, clock=clock, migrate=False)
     async with application.router.lifespan_context(application):
         await make_tenant(application)
         yield application
