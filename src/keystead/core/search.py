@@ -13,214 +13,50 @@ operator, except before NOT, where it is AND as in Lucene's `a -b`):
 Bare terms search BARE_TERM_FIELDS and become an Or of Terms, so the AST walker (storage)
 never meets an implicit field. Dates are day-granular when given without a time, as in
 Elasticsearch: `created_at:2024-01-31` and `[* TO 2024-01-31]` include that whole UTC day.
+
+The words come from core/search_lexer.py; node types, the field table and typed values live in
+core/search_ast.py and are re-exported here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Final, Literal, TypeVar
 
-from keystead.errors import BadRequest
+from keystead.core.search_ast import (
+    BARE_TERM_FIELDS,
+    CASE_INSENSITIVE_FIELDS,
+    DAY,
+    FIELDS,
+    MAX_METADATA_PATH,
+    METADATA_ROOTS,
+    And,
+    Exists,
+    FieldType,
+    Node,
+    Not,
+    Or,
+    Range,
+    Term,
+    TermKind,
+    Value,
+    field_type,
+    normalise,
+    parse_date,
+    typed_value,
+)
+from keystead.core.search_lexer import SearchSyntaxError, _ends_word, _Lexer, _Word
+
+__all__ = [
+    "BARE_TERM_FIELDS", "CASE_INSENSITIVE_FIELDS", "DAY", "FIELDS", "MAX_DEPTH",
+    "MAX_METADATA_PATH", "MAX_QUERY_LENGTH", "METADATA_ROOTS", "And", "Exists", "FieldType",
+    "Node", "Not", "Or", "Range", "SearchSyntaxError", "Term", "TermKind", "Value",
+    "field_type", "normalise", "parse", "parse_date", "typed_value",
+]  # fmt: skip
 
 MAX_QUERY_LENGTH: Final = 2000
 MAX_DEPTH: Final = 20
-MAX_METADATA_PATH: Final = 10  # segments after app_metadata./user_metadata.
-DAY: Final = 86_400.0
-# Metadata keys as path segments: letters, digits, `_` and `-` only, so that no quote, bracket
-# or `$` ever reaches a JSON path the store builds (§9.1 already bans `.` and `$` in keys).
-_SEGMENT = re.compile(r"[\w-]+")
 _T = TypeVar("_T")
-
-
-class FieldType(StrEnum):
-    STRING = "string"
-    BOOLEAN = "boolean"
-    INTEGER = "integer"
-    DATE = "date"  # values are epoch seconds (float)
-    METADATA = "metadata"  # untyped JSON; values stay strings, the store decides
-
-
-# fmt: off
-_STRING_FIELDS = ("user_id", "email", "email.domain", "phone_number", "name", "nickname",
-                  "given_name", "family_name", "username", "picture", "last_ip", "organization_id",
-                  "identities.provider", "identities.connection", "identities.user_id")
-# fmt: on
-FIELDS: Final[dict[str, FieldType]] = {
-    **dict.fromkeys(_STRING_FIELDS, FieldType.STRING),
-    **dict.fromkeys(
-        ("email_verified", "phone_verified", "blocked", "identities.isSocial"), FieldType.BOOLEAN
-    ),
-    "logins_count": FieldType.INTEGER,
-    **dict.fromkeys(("created_at", "updated_at", "last_login"), FieldType.DATE),
-}
-METADATA_ROOTS: Final = ("app_metadata", "user_metadata")
-CASE_INSENSITIVE_FIELDS: Final = frozenset(
-    {"email", "email.domain", "name", "given_name", "family_name", "nickname"}
-)
-# Contract §9.3: which root fields a bare term searches is a best guess; never user_metadata.
-BARE_TERM_FIELDS: Final = ("email", "name", "given_name", "family_name", "nickname", "username",
-                           "user_id")  # fmt: skip
-
-
-class SearchSyntaxError(BadRequest):
-    """400 invalid_query_string, naming the 0-based position of the problem."""
-
-    def __init__(self, message: str, position: int) -> None:
-        super().__init__(
-            f"Query parse error at position {position}: {message}",
-            error_code="invalid_query_string",
-        )
-        self.reason = message
-        self.position = position
-
-
-# --- the AST ----------------------------------------------------------------------------------
-
-Value = str | int | float | bool
-
-
-class TermKind(StrEnum):
-    EXACT = "exact"
-    PREFIX = "prefix"  # name:j*
-    SUFFIX = "suffix"  # name:*usa
-    CONTAINS = "contains"  # name:*usa*
-
-
-@dataclass(frozen=True)
-class Term:
-    field: str
-    value: Value
-    kind: TermKind = TermKind.EXACT
-
-
-@dataclass(frozen=True)
-class Range:
-    field: str
-    low: Value | None  # None: open (`*`)
-    high: Value | None
-    low_inclusive: bool = True
-    high_inclusive: bool = True
-
-
-@dataclass(frozen=True)
-class Exists:
-    field: str
-
-
-@dataclass(frozen=True)
-class And:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-
-
-Node = Term | Range | Exists | And | Or | Not
-
-
-def field_type(field: str) -> FieldType:
-    """The type of a searchable field; KeyError if it is not searchable."""
-    if field in FIELDS:
-        return FIELDS[field]
-    root, dot, path = field.partition(".")
-    segments = path.split(".")
-    if (
-        root in METADATA_ROOTS
-        and dot
-        and len(segments) <= MAX_METADATA_PATH
-        and all(_SEGMENT.fullmatch(s) for s in segments)
-    ):
-        return FieldType.METADATA
-    raise KeyError(field)
-
-
-def normalise(node: Node) -> Node:
-    """Lower-case the values of CASE_INSENSITIVE_FIELDS (contract §9.3, Case)."""
-    match node:
-        case Term(field=f, value=str(v)) if f in CASE_INSENSITIVE_FIELDS:
-            return replace(node, value=v.lower())
-        case Range(field=f) if f in CASE_INSENSITIVE_FIELDS:
-            lo, hi = node.low, node.high
-            return replace(
-                node,
-                low=lo.lower() if isinstance(lo, str) else lo,
-                high=hi.lower() if isinstance(hi, str) else hi,
-            )
-        case And(children=cs):
-            return And(tuple(normalise(c) for c in cs))
-        case Or(children=cs):
-            return Or(tuple(normalise(c) for c in cs))
-        case Not(child=c):
-            return Not(normalise(c))
-    return node
-
-
-# --- typed values -----------------------------------------------------------------------------
-
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_DATETIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})?",
-    re.ASCII,
-)
-_INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)  # fits a signed 64-bit column
-
-
-def parse_date(raw: str) -> tuple[float, bool]:
-    """Epoch seconds of `YYYY-MM-DD` (UTC midnight) or an ISO date-time; True if date-only."""
-    try:
-        if _DATE.fullmatch(raw):
-            d = date.fromisoformat(raw)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp(), True
-        if _DATETIME.fullmatch(raw):
-            dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp(), False
-    except (ValueError, OverflowError):
-        pass
-    raise ValueError(f"expected a date (YYYY-MM-DD or ISO 8601), got {raw!r}")
-
-
-def typed_value(field: str, raw: str) -> Value:
-    """`raw` as the field's type: bool, int, epoch float (dates) or str; ValueError if not."""
-    kind = field_type(field)
-    if kind is FieldType.BOOLEAN:
-        if raw.lower() in ("true", "false"):
-            return raw.lower() == "true"
-        raise ValueError(f"expected true or false for {field}, got {raw!r}")
-    if kind is FieldType.INTEGER:
-        if _INT.fullmatch(raw):
-            return int(raw)
-        raise ValueError(f"expected an integer for {field}, got {raw!r}")
-    if kind is FieldType.DATE:
-        return parse_date(raw)[0]
-    return raw
-
-
-# --- the parser -------------------------------------------------------------------------------
-
-_STOP = frozenset('()[]{}"')  # and whitespace end an unquoted word; ':' too outside values
-_UNSUPPORTED = {"?": "'?' wildcards", "~": "fuzzy and proximity ('~')", "^": "boosts ('^')"}
-_OPERATORS = ("AND", "OR", "NOT")
-
-
-@dataclass
-class _Word:
-    text: str  # escapes resolved
-    stars: tuple[int, ...]  # indexes of unescaped '*' in text
-    start: int
-    end: int
-    quoted: bool = False
 
 
 def parse(q: str, *, default_operator: Literal["OR", "AND"] = "OR") -> Node:
@@ -234,76 +70,10 @@ def parse(q: str, *, default_operator: Literal["OR", "AND"] = "OR") -> Node:
     return _Parser(q, default_operator).query()
 
 
-class _Parser:
+class _Parser(_Lexer):
     def __init__(self, q: str, default_operator: str) -> None:
-        self.q = q
-        self.pos = 0
+        super().__init__(q)
         self.default_and = default_operator == "AND"
-
-    # 1. characters and words
-
-    def fail(self, message: str, position: int | None = None) -> SearchSyntaxError:
-        return SearchSyntaxError(message, self.pos if position is None else position)
-
-    def skip_space(self) -> None:
-        while self.pos < len(self.q) and self.q[self.pos].isspace():
-            self.pos += 1
-
-    def peek(self) -> str:
-        self.skip_space()
-        return self.q[self.pos] if self.pos < len(self.q) else ""
-
-    def expect(self, char: str) -> None:
-        if self.peek() != char:
-            raise self.fail(f"expected '{char}'")
-        self.pos += 1
-
-    def peek_operator(self) -> str | None:
-        self.skip_space()
-        for op in _OPERATORS:
-            end = self.pos + len(op)
-            if self.q.startswith(op, self.pos) and (end == len(self.q) or _ends_word(self.q[end])):
-                return op
-        return None
-
-    def word(self, *, colon_ends: bool) -> _Word:
-        start, text, stars = self.pos, list[str](), list[int]()
-        while self.pos < len(self.q):
-            c = self.q[self.pos]
-            if _ends_word(c) or (colon_ends and c == ":"):
-                break
-            if c == "\\":
-                if self.pos + 1 == len(self.q):
-                    raise self.fail("escape character '\\' at the end of the query")
-                c = self.q[self.pos + 1]
-                self.pos += 1
-            elif c == "*":
-                stars.append(len(text))
-            elif c in _UNSUPPORTED:
-                raise self.fail(f"{_UNSUPPORTED[c]} are not supported; escape it with '\\'")
-            text.append(c)
-            self.pos += 1
-        if self.pos == start:
-            raise self.fail("expected a search term")
-        return _Word("".join(text), tuple(stars), start, self.pos)
-
-    def phrase(self) -> _Word:
-        start, text = self.pos, list[str]()
-        self.pos += 1  # the opening quote
-        while self.pos < len(self.q) and self.q[self.pos] != '"':
-            if self.q[self.pos] == "\\" and self.pos + 1 < len(self.q):
-                self.pos += 1
-            text.append(self.q[self.pos])
-            self.pos += 1
-        if self.pos == len(self.q):
-            raise self.fail("unterminated quoted phrase", start)
-        self.pos += 1
-        return _Word("".join(text), (), start, self.pos, quoted=True)
-
-    def value_word(self) -> _Word:
-        if self.peek_operator():
-            raise self.fail(f"expected a value, found operator {self.peek_operator()}")
-        return self.phrase() if self.peek() == '"' else self.word(colon_ends=False)
 
     # 2. boolean structure
 
@@ -483,10 +253,6 @@ class _Parser:
         if field_type(field) is FieldType.DATE:
             return self.convert(parse_date, w)
         return self.convert(lambda raw: typed_value(field, raw), w), False
-
-
-def _ends_word(c: str) -> bool:
-    return c in _STOP or c.isspace()
 
 
 def _searchable(name: str) -> bool:
