@@ -7,7 +7,7 @@ management/api.py checks them before the handler runs.
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from keystead.management import (
     client_grants,
@@ -16,6 +16,7 @@ from keystead.management import (
     enrollments,
     identities,
     logs,
+    openapi,
     resource_servers,
     roles,
     tenant_settings,
@@ -28,6 +29,8 @@ _METHOD = "/users/{id}/authentication-methods/{authentication_method_id}"
 
 routes: list[BaseRoute] = [
     PreflightRoute(),  # OPTIONS on any /api/v2 path (contract §0.3)
+    # Keystead's own OpenAPI document of these routes (issue 4 item 6); public, no token
+    Route("/api/v2/openapi.json", openapi.openapi_document, methods=["GET"]),
     # users (§9.2)
     api("GET", "/users", users.list_users),
     api("POST", "/users", users.create_user),
