@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple
 
 from keystead.core.ratelimit import EPSILON, BucketSpec, parse_spec
 from keystead.errors import ConfigError
@@ -200,20 +200,6 @@ class BruteForcePolicy:
         if wait:
             return Verdict(False, "throttled", IP_THROTTLED, wait)
         return ALLOWED
-
-
-class UserBlocks(Protocol):
-    """Where the counts live (storage/repositories/user_blocks.py)."""
-
-    async def pair(self, identifier: str, ip: str) -> PairCount | None: ...
-
-    async def ip(self, ip: str) -> IpCount | None: ...
-
-    async def blocks(self, identifiers: Sequence[str]) -> list[tuple[str, str, str, PairCount]]:
-        """(identifier, ip, connection, count) of every pair of these identifiers."""
-        ...
-
-    async def clear(self, identifiers: Sequence[str]) -> int: ...
 
 
 def _optional_spec(text: str, name: str) -> BucketSpec | None:
