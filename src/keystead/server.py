@@ -106,6 +106,9 @@ def check_port_free(host: str, port: int) -> None:
                 raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 def run(
     settings: Settings,
     *,
@@ -131,5 +134,8 @@ def run(
         "server_header": False,
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
+        # On stop, wait this long for open requests; an idle TLS keep-alive would otherwise
+        # hold the shutdown for uvloop's 30 s TLS close.
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
     uvicorn.run("keystead.server:asgi_app", **options)
