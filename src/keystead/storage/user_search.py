@@ -523,7 +523,7 @@ class _Sql:
             if self.many and index is not None:
                 # SQLite would rather sort a range of the filter's index, 10^5 rows for a
                 # dense match, than walk the sort index the few rows to a page.
-                stmt = stmt.with_hint(UserRow, f"INDEXED BY {index}", "sqlite")
+                return await _sqlite_indexed_by(session, stmt, index)
             return list(await session.scalars(stmt))
 
         order, index = self.order(field, descending), _SQLITE_SORT_INDEX.get(field)
@@ -536,6 +536,18 @@ class _Sql:
             pk = "sqlite_autoindex_users_1"
             found += await ids(absent, [_tiebreak(descending)], limit - len(found), pk)
         return found
+
+
+async def _sqlite_indexed_by(session: AsyncSession, stmt: Select[Any], index: str) -> list[str]:
+    """`stmt` with `FROM users INDEXED BY index` (SQLAlchemy's SQLite compiler drops hints)."""
+    conn = await session.connection()
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    sql, n = re.subn(
+        r"\nFROM users\b", f"\nFROM users INDEXED BY {index}", compiled.string, count=1
+    )
+    assert n == 1, sql
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    return [row[0] for row in await conn.exec_driver_sql(sql, params)]
 
 
 def _using(descending: bool) -> str:
