@@ -32,29 +32,11 @@ from keystead.core.ratelimit_buckets import (
 from keystead.errors import ConfigError
 
 __all__ = [
-    "AUTHENTICATION_ENDPOINTS",
-    "DEFAULT_PRESET",
-    "EPSILON",
-    "MANAGEMENT_ENDPOINTS",
-    "PRESETS",
-    "PRESET_ALIASES",
-    "RULES",
-    "UNLIMITED",
-    "Bucket",
-    "BucketSpec",
-    "BucketState",
-    "Decision",
-    "RateLimits",
-    "check",
-    "decide",
-    "full_at",
-    "level",
-    "management_endpoint",
-    "parse_overrides",
-    "parse_rate_limits",
-    "parse_spec",
-    "preset",
-]
+    "AUTHENTICATION_ENDPOINTS", "DEFAULT_PRESET", "EPSILON", "MANAGEMENT_ENDPOINTS", "PRESETS",
+    "PRESET_ALIASES", "RULES", "UNLIMITED", "Bucket", "BucketSpec", "BucketState", "Decision",
+    "RateLimits", "check", "decide", "full_at", "level", "management_endpoint", "parse_overrides",
+    "parse_rate_limits", "parse_spec", "preset",
+]  # fmt: skip
 
 # --- Rules: what a bucket is keyed by ----------------------------------------------------------
 
