@@ -3,13 +3,15 @@
     search_users(session, q, sort=, offset=, limit=, include_total=) -> (users, total)
       1. parse + normalise (core/search.py); a bad q raises SearchSyntaxError (400)
       2. _Sql.where(): one boolean SQL expression per AST node, shaped so that an index applies
-      3. the user_ids of the first offset + limit matches in sort order (ORDER BY key,
-         user_id; nulls last, in two parts): the planner picks between walking the sort
-         key's index (many matches) and fetching the matches through the filter's index,
-         then sorting (few). Each search is planned for its own values (no generic plans:
-         they cannot see that a value is rare) and without JIT (it compiles for longer
-         than these queries run)
-      4. the page's rows by primary key; the total, counted no further than TOTAL_CAP
+      3. SQLite: the rowids of up to TOTAL_CAP + 1 matches; if that is all, the page is
+         sorted from those rows alone, else it walks the sort index (INDEXED BY). SQLite's
+         own choice would walk the sort index past a rare match to the end of the table, or
+         sort a whole index range for a common one
+      4. the user_ids of the first offset + limit matches in sort order (ORDER BY key,
+         user_id; nulls last, in two parts). PostgreSQL picks between walking the sort index
+         (many matches) and the filter's index then a sort (few); each search is planned for
+         its own values (a generic plan cannot see that a value is rare), without JIT
+      5. the page's rows by primary key; the total, counted no further than TOTAL_CAP
 
 Indexes are declared in models.py (migration 0002); docs/search.md says which query uses which,
 what stays unindexed (suffix/contains; on SQLite the JSON fields, email.domain and
