@@ -173,11 +173,13 @@ class Server:
     log: Path
 
     def workers(self) -> list[psutil.Process]:
-        """uvicorn's spawned worker processes (not the multiprocessing resource tracker)."""
+        """The worker processes: uvicorn's spawned ones, or granian's children (never the
+        multiprocessing resource tracker)."""
         found = []
         for child in psutil.Process(self.proc.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if "spawn_main" in " ".join(child.cmdline()):
+                cmdline = " ".join(child.cmdline())
+                if "spawn_main" in cmdline or ("granian" in cmdline and "tracker" not in cmdline):
                     found.append(child)
         return found or [psutil.Process(self.proc.pid)]
 
@@ -192,7 +194,13 @@ class Server:
 
 
 def start_keystead(
-    db_url: str, tenant: Path, port: int, workers: int, tmp: Path, src: str = ""
+    db_url: str,
+    tenant: Path,
+    port: int,
+    workers: int,
+    tmp: Path,
+    src: str = "",
+    http_server: str = "uvicorn",
 ) -> Server:
     env = {
         **os.environ,
@@ -204,8 +212,23 @@ def start_keystead(
     if src:  # a scratch copy of src/ with a change under trial
         env["PYTHONPATH"] = src
     log = tmp / "server.log"
-    cmd = [str(KEYSTEAD), "serve", "--db", db_url, "--tenant", str(tenant), "--port", str(port)]
-    cmd += ["--workers", str(workers), "--log-level", "warning", "--rate-limit-preset", "off"]
+    if http_server == "granian":
+        # What `keystead serve` does before uvicorn (migrate, keys, tenant), then granian on the
+        # same factory with the settings in KEYSTEAD_* variables, as uvicorn's workers get them.
+        issuer = f"http://127.0.0.1:{port}/"
+        subprocess.run(
+            [str(KEYSTEAD), "apply", str(tenant), "--db", db_url, "--issuer", issuer],
+            env=env, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        env |= {"KEYSTEAD_DATABASE_URL": db_url, "KEYSTEAD_ISSUER": issuer}
+        env |= {"KEYSTEAD_RATE_LIMIT_PRESET": "off", "KEYSTEAD_LOG_LEVEL": "warning"}
+        cmd = [str(KEYSTEAD.parent / "granian"), "--interface", "asgi", "--factory"]
+        cmd += ["--workers", str(workers), "--loop", "uvloop", "--port", str(port)]
+        cmd += ["--log-level", "warning", "--no-ws", "keystead.server:asgi_app"]
+    else:
+        cmd = [str(KEYSTEAD), "serve", "--db", db_url, "--tenant", str(tenant)]
+        cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+        cmd += ["--rate-limit-preset", "off"]
     proc = subprocess.Popen(
         cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -714,6 +737,7 @@ def main() -> None:
     parser.add_argument("--no-login", action="store_true", help="skip the password login")
     parser.add_argument("--hold", action="store_true", help="keep the server up until Enter")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
     parser.add_argument("--src", default="", help="serve this copy of src/ (PYTHONPATH)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy every worker during each run")
     parser.add_argument("--profile-top", type=int, default=15, help="lines of each summary")
@@ -738,11 +762,12 @@ def main() -> None:
 
 def measure(args: argparse.Namespace, only: set[str], tmp: Path, tenant: Path, db: str) -> None:
     print(
-        f"Keystead HTTP bench: {args.db}, {args.workers} workers, wrk -t{args.threads} "
+        f"Keystead HTTP bench: {args.db}, {args.server} with {args.workers} workers, "
+        f"wrk -t{args.threads} "
         f"-c{args.connections}, {args.duration:g} s after {args.warmup:g} s warm-up, "
         f"{psutil.cpu_count()} CPUs, load {load()}"
     )
-    server = start_keystead(db, tenant, args.port, args.workers, tmp, args.src)
+    server = start_keystead(db, tenant, args.port, args.workers, tmp, args.src, args.server)
     try:
         procs = server.workers()
         print(f"  workers {', '.join(str(p.pid) for p in procs)}")
