@@ -86,7 +86,11 @@ def test_verdicts_name_the_reason_and_the_wait() -> None:
     full = IpCount(4, T0, T0)
     verdict = p.verdict(None, full, T0 + 100, pair_protected=True)
     # 4/hour: one failure leaks away every 900 s, counted from the first failure.
-    assert (verdict.reason, verdict.message, verdict.retry_after) == ("throttled", IP_THROTTLED, 800)
+    assert (verdict.reason, verdict.message, verdict.retry_after) == (
+        "throttled",
+        IP_THROTTLED,
+        800,
+    )
 
 
 def test_ip_failures_leak_in_whole_steps_and_throttle_at_the_burst() -> None:
@@ -106,7 +110,7 @@ def test_ip_failures_leak_in_whole_steps_and_throttle_at_the_burst() -> None:
 
 def test_ip_throttling_off() -> None:
     p = policy(login_ip="off")
-    count, started = p.after_ip_failure(None, T0)
+    _, started = p.after_ip_failure(None, T0)
     assert not started
     assert p.ip_throttled(IpCount(10**6, T0, None), T0) == 0
 
