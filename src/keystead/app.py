@@ -56,7 +56,7 @@ def create_app(
     routes: list[BaseRoute] = [*oauth_routes, *management_routes, *web_routes]
     app = Starlette(
         routes=routes,
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
     )

@@ -40,7 +40,10 @@ from tests.http.management_helpers import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-app = module_app(management_audience_aliases=("https://custom.example/api/v2/",))
+app = module_app(
+    management_audience_aliases=("https://custom.example/api/v2/",),
+    rate_limits="management.subject=off",  # many calls as one user; limits are tested elsewhere
+)
 http = module_http()
 
 EVIL = "https://evil.example"
