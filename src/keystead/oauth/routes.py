@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from keystead.oauth import authorize, discovery, logout
-from keystead.oauth import userinfo
-from keystead.oauth import dbconnections
-from keystead.oauth import revoke, token
+from keystead.oauth import authorize, dbconnections, discovery, logout, revoke, token, userinfo
 
 routes: list[BaseRoute] = [
-    Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET", "OPTIONS"]),
-    Route("/.well-known/oauth-authorization-server", discovery.openid_configuration, methods=["GET", "OPTIONS"]),
+    Route(
+        "/.well-known/openid-configuration",
+        discovery.openid_configuration,
+        methods=["GET", "OPTIONS"],
+    ),
+    Route(
+        "/.well-known/oauth-authorization-server",
+        discovery.openid_configuration,
+        methods=["GET", "OPTIONS"],
+    ),
     Route("/.well-known/jwks.json", discovery.jwks, methods=["GET", "OPTIONS"]),
     Route("/healthz", discovery.healthz, methods=["GET"]),
     Route("/readyz", discovery.readyz, methods=["GET"]),

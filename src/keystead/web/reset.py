@@ -41,7 +41,9 @@ from keystead.oauth.dbconnections import (
     password_policy,
     send_reset_link,
 )
+from keystead.ratelimit.asgi import AuthenticationRateLimited
 from keystead.ratelimit.protection import clear_user_blocks
+from keystead.ratelimit.wiring import limit_authentication
 from keystead.storage.keys import verify_token
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.csrf import csrf_token, csrf_valid, set_csrf_cookie
@@ -103,6 +105,9 @@ async def reset_submit(request: Request) -> Response:
     return await _set_password(request, state, form, token, ticket, opened)
 
 
+TOO_MANY_REQUESTS = "Too many requests for this address. Wait a minute and try again."
+
+
 def _ticket(value: object) -> str | None:
     if not isinstance(value, str) or not value or len(value) > MAX_TICKET:
         return None
@@ -121,7 +126,14 @@ async def _request_link(request: Request, state: AppState, form: Any, token: str
     carried = dict(parse_qsl(query, keep_blank_values=True))
     client_id = carried.get("client_id") or None
     connection = await _database_connection(state, carried.get("connection"))
-    # TODO(issue 5): rate limit per (IP, email), as /dbconnections/change_password.
+    try:  # per (IP, email), as /dbconnections/change_password (contract §7.3)
+        await limit_authentication(
+            state, request, endpoint="changePassword", email=email, client_id=client_id
+        )
+    except AuthenticationRateLimited as limited:
+        response = _request_form(token, query, email=raw_email, error=TOO_MANY_REQUESTS, status=429)
+        response.headers.update(limited.headers)
+        return response
     who = Requester.of(request)
     await send_reset_link(
         state,

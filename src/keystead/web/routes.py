@@ -5,8 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from keystead.web import login, signup
-from keystead.web import reset
+from keystead.web import login, reset, signup
 from keystead.web.pages import STATIC, STATIC_PATH
 
 routes: list[BaseRoute] = [

@@ -21,6 +21,9 @@ from keystead.errors import AlreadyExists
 from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeError, AuthorizeParams, AuthorizeRequest
 from keystead.oauth.responses import error_response
+from keystead.ratelimit.asgi import AuthenticationRateLimited
+from keystead.ratelimit.protection import signup_buckets
+from keystead.ratelimit.wiring import limit_authentication, policy_of
 from keystead.web.csrf import csrf_token, csrf_valid
 from keystead.web.login import (
     MAX_IDENTIFIER,
@@ -38,6 +41,7 @@ from keystead.web.pages import render
 # email's job, not a regular expression's.
 _EMAIL: Final = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 SIGNUP_DISABLED = "Sign up is not available for this application."
+TOO_MANY_SIGNUPS = "Too many sign-ups from your network. Try again later."
 USER_EXISTS = "The user already exists."
 
 
@@ -110,7 +114,17 @@ async def signup_submit(request: Request) -> Response:
 
     if not signup_allowed(req):
         return again([SIGNUP_DISABLED], status=403)
-    # TODO(issue 5): signup throttling per IP (AT-03) plugs in here.
+    try:  # AT-03: the same per-IP signup throttle as /dbconnections/signup
+        await limit_authentication(
+            state,
+            request,
+            client_id=req.client.client_id,
+            extra=signup_buckets(policy_of(state), who.ip),
+        )
+    except AuthenticationRateLimited as limited:
+        response = again([TOO_MANY_SIGNUPS], status=429)
+        response.headers.update(limited.headers)
+        return response
     email = normal_email(raw_email)
     problems = [] if email else ["Enter a valid email address."]
     problems += password_policy(req).check(password, email)
