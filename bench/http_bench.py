@@ -158,6 +158,19 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def rsa_us() -> float:
+    """The machine's speed right now: CPU µs of one RSA-2048 PKCS#1 v1.5 signature (what every
+    token costs at least once). Figures taken at different speeds compare only through it."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    c = time.process_time()
+    for _ in range(100):
+        key.sign(b"x" * 300, padding.PKCS1v15(), hashes.SHA256())
+    return (time.process_time() - c) / 100 * 1e6
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.1f}/{five:.1f}"
@@ -765,7 +778,7 @@ def measure(args: argparse.Namespace, only: set[str], tmp: Path, tenant: Path, d
         f"Keystead HTTP bench: {args.db}, {args.server} with {args.workers} workers, "
         f"wrk -t{args.threads} "
         f"-c{args.connections}, {args.duration:g} s after {args.warmup:g} s warm-up, "
-        f"{psutil.cpu_count()} CPUs, load {load()}"
+        f"{psutil.cpu_count()} CPUs, load {load()}, RSA-2048 sign {rsa_us():.0f} µs"
     )
     server = start_keystead(db, tenant, args.port, args.workers, tmp, args.src, args.server)
     try:
@@ -806,6 +819,7 @@ def measure(args: argparse.Namespace, only: set[str], tmp: Path, tenant: Path, d
                 (profile / f"{sc.name}.txt").write_text("\n".join(profile_summary(raw, 40)))
                 print("\n".join(profile_summary(raw, args.profile_top)))
         show_memory("after load", procs)
+        print(f"  RSA-2048 sign now {rsa_us():.0f} µs CPU  [load {load()}]")
         now = {p.pid for p in server.workers()}
         if now != {p.pid for p in procs}:
             print(

@@ -234,7 +234,7 @@ async def bench(args: argparse.Namespace, db_url: str) -> None:
         statements = Statements(app.state.keystead.engine)
         print(
             f"in-process, {db_url.split(':')[0]}, {n} requests each, concurrency "
-            f"{args.concurrency}; load {hb.load()}; RSA-2048 sign {rsa_us():.0f} µs"
+            f"{args.concurrency}; load {hb.load()}; RSA-2048 sign {hb.rsa_us():.0f} µs"
         )
         order = ["cc", "code", "refresh", "userinfo", "users", "users_self", "discovery", "jwks"]
         for name in order:
@@ -270,18 +270,6 @@ async def run(
     share = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
     await asyncio.gather(*(one(k) for k in share))
     return time.perf_counter() - t, time.process_time() - c, bad
-
-
-def rsa_us() -> float:
-    """The machine's speed right now: one RSA-2048 PKCS#1 v1.5 signature, in µs."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    c = time.process_time()
-    for _ in range(100):
-        key.sign(b"x" * 300, padding.PKCS1v15(), hashes.SHA256())
-    return (time.process_time() - c) / 100 * 1e6
 
 
 async def profiled_run(
