@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -48,6 +48,7 @@ from keystead.storage.models import UserRow
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.storage.repositories.users import normal_email, to_user
+from keystead.storage.user_search import search_users
 
 NOT_FOUND: Final = "The user does not exist."
 # Strategies whose users the API may create (§9.4) and the provider prefix of their ids.
@@ -96,7 +97,7 @@ async def get_users_by_email(request: Request, caller: Caller) -> Response:
 
 
 async def list_users(request: Request, caller: Caller) -> Response:
-    """GET /users (§9.3) without `q` for now: the listing in created order, paged."""
+    """GET /users (§9.3): the listing or a `q` search (storage/user_search.py), paged."""
     query = request.query_params
     engine = query.get("search_engine", "v3")
     if engine == "v1":
@@ -111,28 +112,16 @@ async def list_users(request: Request, caller: Caller) -> Response:
     projection = parse_projection(query)
     sort = parse_sort(query, SORTABLE)
     async with get_state(request).transaction() as session:
-        users, total = await _search(
-            session, query.get("q") or None, sort=sort, offset=page.start, limit=page.limit
+        users, total = await search_users(
+            session,
+            query.get("q") or None,
+            sort=sort,
+            offset=page.start,
+            limit=page.limit,
+            include_total=page.include_totals,
         )
     items = users_json(users, idp_tokens=_idp(caller), projection=projection)
-    return json_response(page.body("users", items, total))
-
-
-# TODO(user search lands): replace with storage/user_search.search_users, same signature.
-async def _search(
-    session: AsyncSession, q: str | None, *, sort: tuple[str, bool] | None, offset: int, limit: int
-) -> tuple[list[User], int]:
-    if q is not None:
-        raise BadRequest(
-            "User search (q) is not supported yet.", error_code="operation_not_supported"
-        )
-    name, descending = sort or ("created_at", False)
-    column = getattr(UserRow, name)
-    order = column.desc() if descending else column.asc()
-    stmt = select(UserRow).order_by(order.nulls_last(), UserRow.user_id).offset(offset).limit(limit)
-    users = [to_user(row) for row in await session.scalars(stmt)] if limit else []
-    total = await session.scalar(select(func.count()).select_from(UserRow)) or 0
-    return users, total
+    return json_response(page.body("users", items, total or 0))
 
 
 # --- writes -----------------------------------------------------------------------------------
