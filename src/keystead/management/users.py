@@ -140,9 +140,10 @@ async def create_user(request: Request, caller: Caller) -> Response:
             raise BadRequest(NOT_CREATABLE, error_code="operation_not_supported")
         _check_create_fields(body, connection)
         profile = await profile_policy(repos, caller.client_id)
-        user_metadata = check_metadata_write(
+        metadata_change = check_metadata_write(
             profile, {}, body.get("user_metadata", {}), actor="admin"
-        ).result
+        )
+        user_metadata = metadata_change.result
         app_metadata = check_app_metadata(merge_metadata({}, body.get("app_metadata", {})))
         password_hash = None
         if "password" in body:
@@ -174,7 +175,8 @@ async def create_user(request: Request, caller: Caller) -> Response:
             created = await repos.users.create(user, connection=connection.name)
         except AlreadyExists:
             raise Conflict("The user already exists.", error_code="auth0_idp_error") from None
-        await _audit(state, session, request, caller, "Create a User", created.user_id, body)
+        audit = metadata_change.audit_details() if "user_metadata" in body else None
+        await _audit(state, session, request, caller, "Create a User", created.user_id, body, audit)
     return json_response(_show(created, caller), 201)
 
 

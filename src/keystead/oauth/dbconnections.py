@@ -125,6 +125,7 @@ class _Signup:
     user: User  # without a password hash yet
     password: str
     supplied: frozenset[str]  # optional fields the request sent, echoed in the answer
+    metadata_audit: dict[str, Any] | None = None  # keys and sizes written (issue 6 audit)
 
 
 async def signup(request: Request) -> Response:
@@ -209,7 +210,7 @@ async def _validate(
 
     metadata = params.raw("user_metadata")
     try:
-        user_metadata = check_metadata_write(policy, {}, metadata or {}, actor="signup").result
+        change = check_metadata_write(policy, {}, metadata or {}, actor="signup")
     except MetadataRejected as exc:
         raise SignupError("invalid_body", exc.message) from None
 
@@ -226,7 +227,7 @@ async def _validate(
         given_name=profile["given_name"],
         family_name=profile["family_name"],
         picture=picture or default_picture(email),
-        user_metadata=user_metadata,
+        user_metadata=change.result,
     )
     supplied = {name for name, value in profile.items() if value is not None}
     supplied |= {name for name, value in (("username", username), ("picture", picture)) if value}
@@ -234,7 +235,8 @@ async def _validate(
         supplied.add("phone_number")
     if metadata is not None:
         supplied.add("user_metadata")
-    return _Signup(client, connection, user, password, frozenset(supplied))
+    audit = change.audit_details() if metadata else None
+    return _Signup(client, connection, user, password, frozenset(supplied), audit)
 
 
 def _username(params: Params, connection: Connection) -> str | None:
@@ -275,10 +277,17 @@ async def _create(state: AppState, checked: _Signup, who: Requester) -> User:
                 user_agent=who.user_agent,
                 connection=connection.name,
                 user_name=created.email,
+                details={"user_metadata": checked.metadata_audit}
+                if checked.metadata_audit
+                else None,
             )
     except AlreadyExists:  # also a concurrent signup with the same address (RE-13)
         raise SignupError("invalid_signup", INVALID_SIGNUP) from None
     return created
+
+
+def _metadata_details(audit: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {"user_metadata": audit} if audit else None
 
 
 # TODO(when SqlUsers has a username lookup): move this query there.
