@@ -63,3 +63,20 @@ async def test_unknown_path_answers_json(http):
     r = await http.get("/no-such-thing")
     assert r.status_code == 404
     assert r.json()["error"] == "not_found"
+
+
+async def test_a_locked_or_lost_database_is_503_with_retry_after(app, http, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from keystead.storage.repositories.users import SqlUsers
+
+    async def locked(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(SqlUsers, "find", locked)
+    monkeypatch.setattr(SqlUsers, "get", locked)
+    r = await http.get("/api/v2/users/auth0%7C1", headers=m2m(app))
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["statusCode"] == 503
+    assert "locked" not in r.text  # no driver detail reaches the client

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -120,7 +122,32 @@ def _http_message(status: int) -> str:
     return HTTPStatus(status).phrase
 
 
+async def on_database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database is down, locked or out of connections: 503 with Retry-After, never a 500
+    (security invariant G1). Only driver errors reach here; constraint violations are mapped
+    to StoreError by the repositories."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    headers = {"Retry-After": "1", **NO_STORE}
+    if request.url.path.startswith("/api/v2"):
+        body = {
+            "statusCode": 503,
+            "error": "Service Unavailable",
+            "message": "The service is temporarily unavailable. Try again later.",
+        }
+        return JSONResponse(body, status_code=503, headers=headers)
+    return JSONResponse(
+        {
+            "error": "temporarily_unavailable",
+            "error_description": "The service is temporarily unavailable. Try again later.",
+        },
+        status_code=503,
+        headers=headers,
+    )
+
+
 HANDLERS = {
+    DBAPIError: on_database_unavailable,
+    PoolTimeout: on_database_unavailable,
     HTTPException: on_http_exception,
     OAuthError: on_oauth_error,
     ApiError: on_api_error,
