@@ -829,7 +829,7 @@ def measure(args: argparse.Namespace, only: set[str], tmp: Path, tenant: Path, d
         if not args.no_login and not only:
             login_cost(server.base)
         if args.peer and "cc" in results:
-            peer_ratio(args, tmp, results["cc"], procs_label="cc")
+            peer_ratio(args, tmp, results["cc"])
         if args.hold:
             input(f"server at {server.base}; Enter stops it ")
     finally:
@@ -838,7 +838,7 @@ def measure(args: argparse.Namespace, only: set[str], tmp: Path, tenant: Path, d
             print(f"  server exit code {server.proc.returncode}; log {server.log}")
 
 
-def peer_ratio(args: argparse.Namespace, tmp: Path, ours: Result, procs_label: str) -> None:
+def peer_ratio(args: argparse.Namespace, tmp: Path, ours: Result) -> None:
     port = args.port + 1
     peer = start_peer(port, args.workers, tmp)
     if peer is None:
