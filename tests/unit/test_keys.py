@@ -324,3 +324,13 @@ def test_auth0_python_verifies_our_id_token(ring: KeyRing, monkeypatch: pytest.M
     payload = verifier.verify(id_token, nonce="n-0S6_WzA2Mj")
     assert payload["sub"] == "auth0|507f1f77bcf86cd799439020"
     assert fetched == [jwks_uri]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"[" * 5000, b"not json", b'"a string"', b"\xff\xfe", b"{}"],
+)
+def test_hostile_headers_are_invalid_tokens_not_crashes(ring: KeyRing, header: bytes) -> None:
+    token = base64.urlsafe_b64encode(header).rstrip(b"=").decode() + ".e30.sig"
+    with pytest.raises(InvalidToken):
+        ring.verify(token, issuer=ISSUER, now=NOW)

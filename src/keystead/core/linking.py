@@ -54,7 +54,7 @@ def check_link_with_header(token: str) -> None:
     """Before any key work: a token we cannot parse, or one not signed with RS256."""
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, RecursionError):  # RecursionError: a "[[[[…" header
         raise BadRequest(INVALID_TOKEN) from None
     if header.get("alg") != "RS256":
         raise BadRequest(NOT_RS256)
