@@ -8,9 +8,7 @@ and the self-service profile policy (core/profile.py) to what is written.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -23,7 +21,7 @@ from starlette.responses import Response
 from keystead.core import policy
 from keystead.core.passwords import PasswordPolicy, hash_password
 from keystead.core.ports import Connection
-from keystead.core.profile import ProfilePolicy, check_metadata_write, merge_metadata
+from keystead.core.profile import check_metadata_write, merge_metadata
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, BadRequest, Conflict, NotFound, RecordNotFound
@@ -44,6 +42,7 @@ from keystead.management.params import (
     query_error,
 )
 from keystead.management.serialize import user_json, users_json
+from keystead.self_service import profile_policy
 from keystead.storage.models import UserRow
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.sessions import SqlLoginSessions
@@ -374,25 +373,6 @@ async def _username_taken(session: AsyncSession, connection: str, username: str)
         )
     )
     return found is not None
-
-
-async def profile_policy(repos: Repositories, client_id: str | None) -> ProfilePolicy:
-    """The tenant's `self_service` policy with the client's own override (issue 6)."""
-    tenant = await repos.tenant_settings.get("self_service")
-    client = await repos.clients.find(client_id) if client_id else None
-    override = client.extra.get("self_service") if client else None
-    return _policy(
-        json.dumps(tenant, sort_keys=True), client_id, json.dumps(override, sort_keys=True)
-    )
-
-
-@lru_cache(maxsize=64)
-def _policy(tenant: str, client_id: str | None, override: str) -> ProfilePolicy:
-    # Keyed by the configuration itself: a schema compiles once, and a changed one is new.
-    clients = {client_id: json.loads(override)} if client_id else None
-    return ProfilePolicy.from_config(json.loads(tenant), clients=clients).policy_for_client(
-        client_id
-    )
 
 
 async def _audit(

@@ -21,12 +21,11 @@ from starlette.responses import Response
 from keystead.core.clients import Client
 from keystead.core.codes import AuthorizationCode, code_expiry, new_family_id
 from keystead.core.grants import client_may_get_refresh_tokens
-from keystead.core.profile import ProfilePolicy
 from keystead.core.scopes import GrantedScopes, grant_user_scopes
 from keystead.core.sessions import LoginSession
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
-from keystead.errors import AccessDenied, ConfigError, ConsentRequired, LoginRequired
+from keystead.errors import AccessDenied, ConsentRequired, LoginRequired
 from keystead.oauth.authorize_request import (
     AuthorizeError,
     AuthorizeParams,
@@ -36,6 +35,7 @@ from keystead.oauth.authorize_request import (
     validate_authorize,
 )
 from keystead.oauth.responses import deliver, error_response
+from keystead.self_service import current_user_tokens_enabled
 from keystead.settings import Settings
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.codes import SqlCodes
@@ -200,20 +200,6 @@ async def granted_scopes(
         implied_trust=False,
         current_user_scopes_enabled=await current_user_tokens_enabled(repos, req.client),
     )
-
-
-async def current_user_tokens_enabled(repos: Repositories, client: Client) -> bool:
-    """The tenant's (or the client's) switch for Management API tokens for users (§14 #1)."""
-    block = await repos.tenant_settings.get("self_service")
-    override = client.extra.get("self_service")
-    try:
-        policy = ProfilePolicy.from_config(
-            block, clients={client.client_id: override} if isinstance(override, dict) else None
-        )
-    except ConfigError:
-        log.warning("self_service settings are invalid; current-user tokens are off")
-        return False
-    return policy.current_user_tokens_enabled(client.client_id)
 
 
 async def log_failure(

@@ -35,11 +35,12 @@ from keystead.core.tickets import new_reset_ticket, reset_url
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, InvalidRequest, SignupError
-from keystead.management.users import default_picture, profile_policy
+from keystead.management.users import default_picture
 from keystead.oauth.authorize import Requester
 from keystead.oauth.params import Params, printable, read_params
 from keystead.ratelimit.protection import signup_buckets
 from keystead.ratelimit.wiring import limit_authentication, policy_of
+from keystead.self_service import profile_policy
 from keystead.storage.models import UserRow
 
 mail_log = logging.getLogger("keystead.mail")

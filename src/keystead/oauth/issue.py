@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Final, Protocol
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keystead import self_service
 from keystead.core.apis import ResourceServer
 from keystead.core.clients import Client
 from keystead.core.grants import client_may_get_refresh_tokens, service_not_found
@@ -174,15 +175,10 @@ async def user_permissions(
 
 
 async def current_user_tokens_enabled(ctx: TokenContext, api: ResourceServer | None) -> bool:
-    """The self-service switch (settings.self_service.current_user_tokens, client override)."""
+    """The self-service switch; it only ever concerns the Management API (the system API)."""
     if api is None or not api.is_system:
         return True
-    override = ctx.client.extra.get("self_service")
-    if isinstance(override, dict) and isinstance(override.get("current_user_tokens"), bool):
-        return bool(override["current_user_tokens"])
-    tenant = await ctx.repos.tenant_settings.get("self_service")
-    value = tenant.get("current_user_tokens") if isinstance(tenant, dict) else None
-    return value if isinstance(value, bool) else True
+    return await self_service.current_user_tokens_enabled(ctx.repos, ctx.client)
 
 
 def offline_allowed(client: Client, api: ResourceServer | None) -> bool:
