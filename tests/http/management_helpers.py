@@ -199,19 +199,24 @@ def check_error(
 # --- one app per test module: starting an app (migrations, two RSA keys) takes most of a second
 
 
-def module_app(**settings: Any) -> Any:
-    """`app = module_app()` in a test module: one app, its own database, for the module."""
+def module_app(*, fixed_clock: bool = False, **settings: Any) -> Any:
+    """`app = module_app()` in a test module: one app, its own database, for the module.
+
+    With `fixed_clock=True` the app runs on the module's own module-scoped `clock` fixture."""
 
     @pytest_asyncio.fixture(scope="module", loop_scope="module")
-    async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Starlette]:
-        tmp = tmp_path_factory.mktemp("mgmt")
+    async def app(
+        tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Starlette]:
+        tmp = tmp_path_factory.mktemp("app")
         config = Settings(
             issuer=ISSUER,
             database_url=f"sqlite:///{tmp / 'keystead.db'}",
             data_dir=str(tmp),
             **settings,
         ).with_defaults()
-        application = create_app(config)
+        clock = request.getfixturevalue("clock") if fixed_clock else None
+        application = create_app(config, clock=clock)
         async with application.router.lifespan_context(application):
             yield application
 

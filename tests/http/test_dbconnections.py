@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +13,6 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from keystead.app import create_app
 from keystead.core.clients import Client
 from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
@@ -23,8 +21,7 @@ from keystead.core.ports import Connection
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from keystead.oauth.dbconnections import canonical_email
-from keystead.settings import Settings
-from tests.conftest import ISSUER
+from tests.http.management_helpers import module_app, module_http
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -46,22 +43,8 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> AsyncIterator[Any]:
-    tmp = tmp_path_factory.mktemp("dbconnections")
-    settings = Settings(
-        issuer=ISSUER, database_url=f"sqlite:///{tmp / 'keystead.db'}", data_dir=str(tmp)
-    ).with_defaults()
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=ISSUER.rstrip("/")) as client:
-        yield client
+app = module_app(fixed_clock=True)
+http = module_http()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

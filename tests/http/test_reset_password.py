@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
@@ -18,16 +17,15 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from keystead.app import create_app
 from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
 from keystead.core.passwords import hash_password, verify_password
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
-from keystead.settings import Settings
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.reset import LINK_DEAD, MISMATCH
 from tests.conftest import ISSUER
+from tests.http.management_helpers import module_app, module_http
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -42,22 +40,8 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> AsyncIterator[Any]:
-    tmp = tmp_path_factory.mktemp("reset")
-    settings = Settings(
-        issuer=ISSUER, database_url=f"sqlite:///{tmp / 'keystead.db'}", data_dir=str(tmp)
-    ).with_defaults()
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=ISSUER.rstrip("/")) as client:
-        yield client
+app = module_app(fixed_clock=True)
+http = module_http()
 
 
 @pytest.fixture(scope="module")
