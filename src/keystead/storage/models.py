@@ -40,6 +40,15 @@ class TenantSettingRow(Base):
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class ConfigVersionRow(Base):
+    """One row whose counter moves with every change to clients, APIs, grants, connections or
+    tenant settings, in the same transaction: workers compare it to drop their cached copy."""
+
+    __tablename__ = "config_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class SigningKeyRow(Base):
     __tablename__ = "signing_keys"
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
