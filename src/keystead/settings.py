@@ -43,6 +43,9 @@ class Settings:
     access_token_ttl: int = 86_400  # seconds, for resource servers that set none
     id_token_ttl: int = 36_000  # seconds, client jwt_configuration.lifetime_in_seconds default
     max_body_bytes: int = 1_048_576  # requests with a larger body get 413
+    # How stale a worker's copy of clients, APIs, grants, connections and tenant settings may
+    # get when another worker or replica changes them (the changing worker sees it at once).
+    config_refresh_ms: int = 1000
     redis_url: str = ""  # shared rate-limit state between replicas; empty: in-process
     # Rate limits (contract §12): a preset (self-hosted, auth0-free, auth0-paid, off); empty:
     # the tenant file's `rateLimits.preset`, else self-hosted. Tenant `rateLimits:` entries and
