@@ -334,3 +334,37 @@ class UserBlockRow(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     blocked_at: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class UserSearchTermRow(Base):
+    """One searchable value of a user: a metadata leaf, the e-mail domain, an identity's field
+    (core/search_terms.py encodes them; storage/user_search_terms.py keeps them current).
+
+    The key (user_id, path, value) replaces a user's terms; the index (path, value, user_id)
+    answers a search term with one range of entries, on SQLite as on PostgreSQL.
+    """
+
+    __tablename__ = "user_search_terms"
+    __table_args__ = (
+        Index(
+            "ix_user_search_terms_path_value", "path", "value", "user_id",
+            postgresql_ops={"path": "text_pattern_ops", "value": "text_pattern_ops"},
+        ),
+        {"sqlite_with_rowid": False},
+    )  # fmt: skip
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(260), primary_key=True)  # a type letter + text
+
+
+# One public key per user, client and device: the database settles two concurrent requests.
+Index(
+    "ix_device_credentials_user_client_device",
+    DeviceCredentialRow.user_id,
+    DeviceCredentialRow.client_id,
+    DeviceCredentialRow.device_id,
+    DeviceCredentialRow.type,
+    unique=True,
+)
