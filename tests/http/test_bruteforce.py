@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from keystead.app import create_app
+from keystead.core import login_success
 from keystead.core.bruteforce import ACCOUNT_BLOCKED, ACCOUNT_BLOCKED_PAGE
 from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
@@ -32,7 +33,6 @@ from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from keystead.settings import Settings
 from keystead.storage.models import UserBlockRow
-from keystead.web import login as login_module
 from tests.conftest import ISSUER
 from tests.http import test_authorize as shared
 from tests.http.management_helpers import m2m
@@ -194,9 +194,11 @@ async def test_unknown_users_are_counted_and_answered_alike(
         return check
 
     monkeypatch.setattr(
-        login_module, "verify_password", counting("real", login_module.verify_password)
+        login_success, "verify_password", counting("real", login_success.verify_password)
     )
-    monkeypatch.setattr(login_module, "verify_dummy", counting("dummy", login_module.verify_dummy))
+    monkeypatch.setattr(
+        login_success, "verify_dummy", counting("dummy", login_success.verify_dummy)
+    )
     known = await log_in(app, IP_A, EMAIL, "wrong")
     unknown = await log_in(app, IP_A, "nobody@example.com", "wrong")
     # One password hash each, the same page and status, the same rows written.

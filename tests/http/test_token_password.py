@@ -7,15 +7,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import httpx
 import jwt
 import pytest
 from starlette.applications import Starlette
 
-from keystead.core import passwords
+from keystead.core import login_success, passwords
 from keystead.core.ports import PermissionRef, Role
 from keystead.core.scopes import CURRENT_USER_SCOPES
-from keystead.oauth.grants import password as password_grant
 from tests.conftest import ISSUER
 from tests.http.token_helpers import (
     API,
@@ -215,8 +215,8 @@ async def test_wrong_credentials_cost_the_same(
         calls.append("verify")
         return real_verify(stored, password)
 
-    monkeypatch.setattr(password_grant, "verify_dummy", dummy)
-    monkeypatch.setattr(password_grant, "verify_password", verify)
+    monkeypatch.setattr(login_success, "verify_dummy", dummy)
+    monkeypatch.setattr(login_success, "verify_password", verify)
     wrong = await http.post("/oauth/token", json=login(tenant, password="nope"))
     unknown = await http.post("/oauth/token", json=login(tenant, username="bob@example.com"))
     assert (wrong.status_code, wrong.json()) == (403, WRONG)
@@ -300,3 +300,46 @@ async def test_client_without_the_grant(http: httpx.AsyncClient, tenant: Tenant)
             "error_description": f"Grant type '{REALM}' not allowed for the client.",
         },
     )
+
+
+async def _stored_user(app: Starlette, user_id: str) -> Any:
+    state = state_of(app)
+    async with state.transaction() as session:
+        return await state.repos(session).users.get(user_id)
+
+
+@pytest.mark.parametrize("grant_type", ["password", REALM])
+async def test_a_login_is_recorded_and_an_imported_hash_upgraded(
+    http: httpx.AsyncClient, app: Starlette, tenant: Tenant, grant_type: str
+) -> None:
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    state = state_of(app)
+    async with state.transaction() as session:
+        users = state.repos(session).users
+        before = await users.update(
+            replace(await users.get(tenant.user.user_id), password_hash=legacy)
+        )
+    assert before.logins_count == 0 and before.last_login is None
+    r = await http.post("/oauth/token", json=login(tenant, grant_type=grant_type))
+    assert r.status_code == 200
+    after = await _stored_user(app, tenant.user.user_id)
+    assert after.logins_count == 1
+    assert after.last_login is not None and after.last_ip
+    assert after.password_hash is not None and after.password_hash.startswith("$argon2id$")
+    assert passwords.verify_password(after.password_hash, PASSWORD)
+    assert after.user_metadata == before.user_metadata  # only the login's columns changed
+    again = await http.post("/oauth/token", json=login(tenant, grant_type=grant_type))
+    assert again.status_code == 200  # the new hash verifies too
+    final = await _stored_user(app, tenant.user.user_id)
+    assert final.logins_count == 2 and final.password_hash == after.password_hash
+
+
+async def test_a_failed_or_blocked_login_is_not_recorded(
+    http: httpx.AsyncClient, app: Starlette, tenant: Tenant
+) -> None:
+    wrong = await http.post("/oauth/token", json=login(tenant, password="nope"))
+    blocked = await http.post("/oauth/token", json=login(tenant, username="blocked@example.com"))
+    assert wrong.status_code == blocked.status_code == 403
+    for user in (tenant.user, tenant.blocked):
+        stored = await _stored_user(app, user.user_id)
+        assert stored.logins_count == 0 and stored.last_login is None

@@ -12,16 +12,19 @@ same time (the unknown email still pays for one password hash).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from keystead.core.bruteforce import ACCOUNT_BLOCKED_PAGE
-from keystead.core.passwords import hash_password, needs_rehash, verify_dummy, verify_password
+from keystead.core.login_success import (
+    Credential,
+    check_password,
+    find_credential,
+    password_login_succeeded,
+)
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.oauth.authorize import Requester, complete_authorization
@@ -34,6 +37,7 @@ from keystead.oauth.authorize_request import (
 from keystead.oauth.responses import error_response
 from keystead.ratelimit.protection import forget_login_failures, login_verdict, note_login_failure
 from keystead.ratelimit.wiring import login_rate_allowed
+from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.csrf import (
     csrf_token,
@@ -118,29 +122,28 @@ async def finish_login(
     user: User,
     who: Requester,
     *,
-    password_hash: str | None = None,
+    password: tuple[Credential, str] | None = None,
     events: tuple[str, ...] = ("s",),
 ) -> Response:
     """The user proved who they are: record it, start a new session, complete /authorize.
 
-    The session id is always new (never the pre-login cookie's: no fixation), and the CSRF
-    token is replaced, so the form that logged in cannot be replayed.
+    `password` is the credential and password of a password login (core/login_success.py);
+    without it (signup) the login is recorded alone. The session id is always new (never the
+    pre-login cookie's: no fixation), and the CSRF token is replaced, so the form that logged
+    in cannot be replayed.
     """
     settings = state.settings
     previous = session_cookie(request, settings)
     async with state.transaction() as session:
         repos = state.repos(session)
+        records = SqlLoginRecords(session)
         now = state.clock.now()
+        if password is not None:
+            credential, secret = password
+            await password_login_succeeded(records, credential, secret, at=now, ip=who.ip)
+        else:
+            await records.record_login(user.user_id, at=now, ip=who.ip)
         current = await repos.users.get(user.user_id)
-        current = await repos.users.update(
-            replace(
-                current,
-                last_login=now,
-                last_ip=who.ip,
-                logins_count=current.logins_count + 1,
-                password_hash=password_hash or current.password_hash,
-            )
-        )
         sessions = SqlLoginSessions(session, state.clock)
         await sessions.delete(previous)
         started = await sessions.create(current.user_id, ip=who.ip, user_agent=who.user_agent)
@@ -222,18 +225,16 @@ async def login_submit(request: Request) -> Response:
     if refusal is not None:
         return again(refusal, status=429)
 
-    user: User | None = None
+    credential: Credential | None = None
     if len(username) <= MAX_IDENTIFIER:
         async with state.transaction() as session:
-            user = await state.repos(session).users.by_email(req.connection.name, username)
-    stored = user.password_hash if user is not None else None
-    if stored is None:
-        await run_in_threadpool(verify_dummy, password)  # same time as a real check
-        ok = False
-    else:
-        ok = await run_in_threadpool(verify_password, stored, password)
+            credential = await find_credential(
+                state.repos(session).users, SqlLoginRecords(session), req.connection.name, username
+            )
+    ok = await check_password(credential, password)  # a dummy hash when unknown: same time
+    user = credential.user if credential is not None else None
 
-    if user is None or not ok:
+    if credential is None or not ok:
         async with state.transaction() as session:
             await state.logs(session).record(
                 "fp" if user is not None else "fu",
@@ -256,6 +257,7 @@ async def login_submit(request: Request) -> Response:
                 user_agent=who.user_agent,
             )
         return again(WRONG_CREDENTIALS)
+    user = credential.user
     if user.blocked:  # SE-10: the right password, and still no session
         async with state.transaction() as session:
             await state.logs(session).record(
@@ -271,8 +273,4 @@ async def login_submit(request: Request) -> Response:
 
     async with state.transaction() as session:
         await forget_login_failures(session, who.ip, username)  # the run of failures ends
-    # Imported bcrypt and older argon2 hashes are replaced now that the password is known.
-    upgraded = None
-    if stored is not None and needs_rehash(stored):
-        upgraded = await run_in_threadpool(hash_password, password)
-    return await finish_login(request, state, req, user, who, password_hash=upgraded)
+    return await finish_login(request, state, req, user, who, password=(credential, password))

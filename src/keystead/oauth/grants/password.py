@@ -2,18 +2,17 @@
 
 realm (password-realm) or the tenant's default_directory → a database connection enabled
 for the client → brute-force check (blocked pair, throttled IP; failures counted) → verify the
-password in a worker thread, with the same work when the user is unknown → blocked? → audience,
-scopes (implied trust when none were requested) → tokens, with `gty: password`
+password in a worker thread, with the same work when the user is unknown → blocked? → the login
+recorded (core/login_success.py, as /u/login does) → audience, scopes (implied trust when none
+were requested) → tokens, with `gty: password`
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from starlette.concurrency import run_in_threadpool
-
 from keystead.core.grants import PASSWORD, PASSWORD_REALM
-from keystead.core.passwords import verify_dummy, verify_password
+from keystead.core.login_success import check_password, find_credential, password_login_succeeded
 from keystead.core.ports import Connection
 from keystead.core.refresh_tokens import USER_BLOCKED
 from keystead.core.scopes import grant_user_scopes, parse_scope
@@ -36,6 +35,7 @@ from keystead.ratelimit.protection import (
     login_verdict,
     note_login_failure,
 )
+from keystead.storage.login_records import SqlLoginRecords
 
 WRONG_CREDENTIALS = "Wrong email or password."  # contract §3.5
 CONNECTION_NOT_ENABLED = "The connection is not enabled for this client."
@@ -87,15 +87,18 @@ class PasswordGrant:
         connection = await self._connection(ctx)
         ctx.event["connection"] = connection.name
         await check_brute_force(ctx, username, connection.name)
-        user = await ctx.repos.users.by_email(connection.name, username)
-        if not await _password_matches(user, password):
-            await count_failure(ctx, username, connection, user)
+        records = SqlLoginRecords(ctx.session)
+        credential = await find_credential(ctx.repos.users, records, connection.name, username)
+        matched = await check_password(credential, password)  # a dummy hash when unknown
+        if credential is None or not matched:
+            await count_failure(ctx, username, connection, credential.user if credential else None)
             raise InvalidGrant(WRONG_CREDENTIALS)
-        assert user is not None
+        user = credential.user
         ctx.event["user_id"] = user.user_id
         if user.blocked:  # after the password check: a wrong password learns nothing (SE-10)
             raise InvalidGrant(USER_BLOCKED)
         await forget_login_failures(ctx.session, ctx.ip, username)  # the run of failures ends
+        await password_login_succeeded(records, credential, password, at=ctx.now, ip=ctx.ip)
         api = await resolve_audience(ctx, await requested_audience(ctx))
         permissions = await user_permissions(ctx, user.user_id, api)
         granted = grant_user_scopes(
@@ -110,8 +113,6 @@ class PasswordGrant:
         refresh = await new_refresh_token(
             ctx, user_id=user.user_id, api=api, scopes=granted.scopes, auth_time=ctx.now
         )
-        # TODO(issue 5): last_login/logins_count and re-hashing outdated hashes need a targeted
-        # users update; a whole-row update here could undo a concurrent metadata change.
         return user_token_plan(
             ctx,
             user=user,
@@ -135,10 +136,3 @@ class PasswordGrant:
         if isinstance(enabled, list) and ctx.client.client_id not in enabled:
             raise UnauthorizedClient(CONNECTION_NOT_ENABLED, detail="client not enabled")
         return connection
-
-
-async def _password_matches(user: User | None, password: str) -> bool:
-    """argon2/bcrypt off the event loop; an unknown user costs one dummy verification."""
-    if user is None or not user.password_hash:
-        return await run_in_threadpool(verify_dummy, password)
-    return await run_in_threadpool(verify_password, user.password_hash, password)

@@ -1,0 +1,68 @@
+"""A password login, found and recorded the same way by /u/login and the password grants.
+
+find_credential   the stored hash that an (connection, email) pair logs in with: the
+                  user's own, else a linked identity's (contract §9.6: a login with a
+                  linked secondary authenticates as the primary user)
+check_password    verify it off the event loop; no credential still costs one hash
+password_login_succeeded
+                  last_login, last_ip, logins_count + 1, and the hash replaced by argon2id
+                  when it was imported (bcrypt) or outdated, through targeted updates
+                  (a whole-row write could undo a concurrent metadata change)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from keystead.core.passwords import hash_password, needs_rehash, verify_dummy, verify_password
+from keystead.core.users import User
+
+
+class LoginRecords(Protocol):
+    """Targeted writes on one user row (storage/login_records.py)."""
+
+    async def record_login(self, user_id: str, *, at: float, ip: str | None) -> None:
+        """last_login, last_ip and logins_count + 1; nothing else of the row changes."""
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+
+class UserLookup(Protocol):
+    async def by_email(self, connection: str, email: str) -> User | None: ...
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Who logs in, and the hash that proves it."""
+
+    user: User  # the user the session and tokens are for
+    password_hash: str | None
+
+
+async def find_credential(
+    users: UserLookup, records: LoginRecords, connection: str, email: str
+) -> Credential | None:
+    user = await users.by_email(connection, email)
+    return Credential(user, user.password_hash) if user is not None else None
+
+
+async def check_password(credential: Credential | None, password: str) -> bool:
+    """argon2/bcrypt in a worker thread; an unknown user or a user without a password pays
+    for one dummy verification, so timing tells nothing."""
+    if credential is None or not credential.password_hash:
+        return await asyncio.to_thread(verify_dummy, password)
+    return await asyncio.to_thread(verify_password, credential.password_hash, password)
+
+
+async def password_login_succeeded(
+    records: LoginRecords, credential: Credential, password: str, *, at: float, ip: str | None
+) -> None:
+    """Record the login; replace an imported or outdated hash now that the password is known."""
+    await records.record_login(credential.user.user_id, at=at, ip=ip)
+    stored = credential.password_hash
+    if not stored or not needs_rehash(stored):
+        return
+    upgraded = await asyncio.to_thread(hash_password, password)
+    await records.set_password_hash(credential.user.user_id, upgraded)
