@@ -15,6 +15,9 @@ class Identity:
     user_id: str
     is_social: bool = False
     profile_data: dict[str, Any] | None = None
+    # A linked database identity keeps its own password (contract §9.6): it still logs in, as
+    # the primary user, and takes it along when unlinked. Stored, never serialised.
+    password_hash: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ def _identity_doc(identity: Identity) -> dict[str, Any]:
     }
     if identity.profile_data is not None:
         out["profileData"] = doc(identity.profile_data)
+    if identity.password_hash is not None:  # a linked database identity's own (core/users.py)
+        out["password_hash"] = identity.password_hash
     return out
 
 
@@ -78,6 +80,7 @@ def _identity(item: dict[str, Any]) -> Identity:
         user_id=str(item["user_id"]),
         is_social=bool(item.get("isSocial", False)),
         profile_data=doc(item.get("profileData")),
+        password_hash=item.get("password_hash"),
     )
 
 
