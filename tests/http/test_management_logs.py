@@ -120,13 +120,14 @@ async def test_search(http: Any, app: Any, events: list[str]) -> None:
     assert found["total"] == 5 and {(e["user_id"], e["type"]) for e in found["logs"]} == {
         (ALICE, "s")
     }
-    for q in ("ip:203.0.113.7", "failed", "type:f OR type:s", 'user_id:"open'):
-        r = await http.get("/api/v2/logs", params={"q": q}, headers=reader(app))
-        check_error(
-            r, 400,
-            "Log search supports only type:, user_id: and client_id: terms, joined by AND.",
-            "invalid_query_string",
-        )  # fmt: skip
+    # The full query language is tested in test_management_log_search.py.
+    r = await http.get("/api/v2/logs", params={"q": "type:f OR type:s"}, headers=reader(app))
+    assert {e["type"] for e in check_oas(r, "GET", "/logs")} == {"f", "s"}
+    r = await http.get("/api/v2/logs", params={"q": 'user_id:"open'}, headers=reader(app))
+    check_error(
+        r, 400, "Query parse error at position 8: unterminated quoted phrase",
+        "invalid_query_string",
+    )  # fmt: skip
 
 
 async def test_checkpoint_walks_every_event_oldest_first(

@@ -9,26 +9,24 @@
     GET /logs/{id}         200 / 404
     GET /users/{id}/logs   that user's events, offset only; [] for an unknown user
 
-Search understands `type:`, `user_id:` and `client_id:` terms (values bare or "quoted"), joined
-by spaces or AND; anything else is a 400 that says so, never a silently wider answer.
+Search is the Lucene subset of core/log_query.py (fields, AND/OR/NOT, quotes, trailing `*`,
+date ranges), run by storage/log_search.py; a bad query is a 400 that names the position.
+Totals count up to 1000, the search window.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from keystead.core.logs import LogEvent
 from keystead.deps import get_state
-from keystead.errors import BadRequest, NotFound
+from keystead.errors import NotFound
 from keystead.management.api import Caller, json_response
 from keystead.management.params import (
-    Page,
     parse_int,
     parse_page,
     parse_projection,
@@ -36,18 +34,11 @@ from keystead.management.params import (
     query_error,
 )
 from keystead.management.serialize import iso
-from keystead.storage.models import LogEventRow
+from keystead.storage.log_search import get_log as read_log
+from keystead.storage.log_search import logs_after, search_logs
 
 NOT_FOUND: Final = "The log does not exist."
 MAX_TAKE: Final = 100
-MAX_SEARCH: Final = 1000
-# Search fields → the column each filters on.
-SEARCHABLE: Final = {
-    "type": LogEventRow.type,
-    "user_id": LogEventRow.user_id,
-    "client_id": LogEventRow.client_id,
-}
-_TERM: Final = re.compile(r'\s*(?:(AND)\b|([A-Za-z_]+):(?:"((?:[^"\\]|\\.)*)"|([^\s"()]+)))')
 
 
 def log_json(event: LogEvent) -> dict[str, Any]:
@@ -70,47 +61,6 @@ def log_json(event: LogEvent) -> dict[str, Any]:
     return out
 
 
-def _event(row: LogEventRow) -> LogEvent:
-    data = dict(row.data or {})
-    description = str(data.pop("description", ""))
-    return LogEvent(
-        log_id=row.log_id, date=row.date, type=row.type, description=description,
-        user_id=row.user_id, client_id=row.client_id, data=data,
-    )  # fmt: skip
-
-
-# --- search -------------------------------------------------------------------------------------
-
-
-def parse_search(q: str) -> list[ColumnElement[bool]]:
-    """`type:f AND user_id:"auth0|1"` → SQL conditions, all of which must hold."""
-    if len(q) > MAX_SEARCH:
-        raise query_error(f"String is too long ({len(q)} chars), maximum {MAX_SEARCH}", "q")
-    conditions: list[ColumnElement[bool]] = []
-    pos = 0
-    text = q.strip()
-    while pos < len(text):
-        m = _TERM.match(text, pos)
-        if m is None or m.end() == pos:
-            raise _unsupported()
-        pos = m.end()
-        if m[1]:  # AND between terms
-            continue
-        column = SEARCHABLE.get(m[2])
-        if column is None:
-            raise _unsupported()
-        value = re.sub(r"\\(.)", r"\1", m[3]) if m[3] is not None else m[4]
-        conditions.append(column == value)
-    return conditions
-
-
-def _unsupported() -> BadRequest:
-    return BadRequest(
-        "Log search supports only type:, user_id: and client_id: terms, joined by AND.",
-        error_code="invalid_query_string",
-    )
-
-
 # --- handlers -----------------------------------------------------------------------------------
 
 
@@ -122,24 +72,19 @@ async def list_logs(request: Request, caller: Caller) -> Response:
     newest_first = _newest_first(query)
     projection = parse_projection(query)
     search = query.get("q") or query.get("search") or ""
-    conditions = parse_search(search) if search.strip() else []
-    state = get_state(request)
-    async with state.transaction() as session:
-        stmt = select(LogEventRow).where(*conditions)
-        events = await _page(session, stmt, page, newest_first)
-        total = await session.scalar(
-            select(func.count()).select_from(LogEventRow).where(*conditions)
+    async with get_state(request).transaction() as session:
+        events, total = await search_logs(
+            session, search, newest_first=newest_first, offset=page.start, limit=page.limit
         )
     items = [log_json(e) for e in events]
     if projection is not None:
         items = [projection.apply(item) for item in items]
-    return json_response(page.body("logs", items, total or 0))
+    return json_response(page.body("logs", items, total))
 
 
 async def get_log(request: Request, caller: Caller) -> Response:
-    state = get_state(request)
-    async with state.transaction() as session:
-        event = await state.logs(session).get(request.path_params["id"])
+    async with get_state(request).transaction() as session:
+        event = await read_log(session, request.path_params["id"])
     if event is None:
         raise NotFound(NOT_FOUND, error_code="inexistent_log")
     return json_response(log_json(event))
@@ -150,13 +95,11 @@ async def list_user_logs(request: Request, caller: Caller) -> Response:
     page = parse_page(query, min_per_page=1)
     newest_first = _newest_first(query)
     user_id = caller.target_user_id or ""
-    state = get_state(request)
-    async with state.transaction() as session:
-        logs = state.logs(session)
-        events = await logs.list(
-            user_id=user_id, offset=page.start, limit=page.limit, newest_first=newest_first
-        ) if page.limit else []  # fmt: skip
-        total = await logs.count(user_id=user_id)
+    async with get_state(request).transaction() as session:
+        events, total = await search_logs(
+            session, None, user_id=user_id, newest_first=newest_first,
+            offset=page.start, limit=page.limit,
+        )  # fmt: skip
     return json_response(page.body("logs", [log_json(e) for e in events], total))
 
 
@@ -168,22 +111,12 @@ def _newest_first(query: Mapping[str, str]) -> bool:
     return True if sort is None else sort[1]
 
 
-async def _page(session: Any, stmt: Select[Any], page: Page, newest_first: bool) -> list[LogEvent]:
-    if not page.limit:
-        return []
-    # log_id is time-ordered (storage/repositories/logs.py): it sorts by date, ties included.
-    order = LogEventRow.log_id.desc() if newest_first else LogEventRow.log_id.asc()
-    rows = await session.scalars(stmt.order_by(order).offset(page.start).limit(page.limit))
-    return [_event(row) for row in rows]
-
-
 async def _checkpoint(request: Request, query: Mapping[str, str]) -> Response:
     """Events after `from`, oldest first: how log exports walk the whole log (§10.7)."""
     take = parse_int(query, "take", 50, 1, MAX_TAKE)
     after = query.get("from") or None
     if after is not None and len(after) > 64:
         raise query_error(f"String is too long ({len(after)} chars), maximum 64", "from")
-    state = get_state(request)
-    async with state.transaction() as session:
-        events = await state.logs(session).list(limit=take, newest_first=False, after_id=after)
+    async with get_state(request).transaction() as session:
+        events = await logs_after(session, after, take)
     return json_response([log_json(e) for e in events])
