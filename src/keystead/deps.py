@@ -13,6 +13,7 @@ from starlette.requests import Request
 from keystead.core.clock import Clock, SystemClock
 from keystead.core.sealing import Sealer
 from keystead.settings import Settings
+from keystead.storage.config_cache import ConfigCache
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.logs import SqlLogs
 
@@ -26,6 +27,7 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock = field(default_factory=SystemClock)
     keys: Any = None  # keystead.core.keys.KeyRing, loaded at start-up
+    config: ConfigCache | None = None  # the copy of clients, APIs, grants… (session_factory)
     extras: dict[str, Any] = field(default_factory=dict)  # rate limiter, template env, …
 
     @property

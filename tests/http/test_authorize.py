@@ -33,6 +33,7 @@ from keystead.core.sessions import IDLE_TIMEOUT
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from keystead.settings import Settings
+from keystead.storage.log_writer import flush_pending_logs
 from keystead.storage.models import AuthorizationCodeRow, LogEventRow
 from keystead.storage.repositories.codes import SqlCodes
 from tests.conftest import ISSUER, POSTGRES_URL, need_service
@@ -240,12 +241,14 @@ async def consume(state: AppState, code: str) -> ConsumeResult:
 
 async def count(state: AppState, row: Any, **where: Any) -> int:
     async with state.transaction() as session:
+        await flush_pending_logs(session)  # log events are written in batches
         stmt = select(func.count()).select_from(row).filter_by(**where)
         return int(await session.scalar(stmt) or 0)
 
 
 async def log_types(state: AppState) -> list[str]:
     async with state.transaction() as session:
+        await flush_pending_logs(session)
         rows = await session.scalars(select(LogEventRow).order_by(LogEventRow.log_id))
         return [row.type for row in rows]
 

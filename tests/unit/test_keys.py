@@ -334,3 +334,25 @@ def test_hostile_headers_are_invalid_tokens_not_crashes(ring: KeyRing, header: b
     token = base64.urlsafe_b64encode(header).rstrip(b"=").decode() + ".e30.sig"
     with pytest.raises(InvalidToken):
         ring.verify(token, issuer=ISSUER, now=NOW)
+
+
+def test_a_remembered_token_is_still_checked_for_issuer_audience_and_time(ring: KeyRing) -> None:
+    token = ring.sign(claims(exp=NOW + 100))
+    first = ring.verify(token, issuer=ISSUER, audience="api", now=NOW)
+    first["sub"] = "changed by a caller"  # callers get a copy: the remembered claims stay
+    assert ring.verify(token, issuer=ISSUER, audience="api", now=NOW)["sub"] == claims()["sub"]
+    with pytest.raises(InvalidToken, match="invalid audience"):
+        ring.verify(token, issuer=ISSUER, audience="other", now=NOW)
+    with pytest.raises(InvalidToken, match="invalid issuer"):
+        ring.verify(token, issuer="https://elsewhere.test/", audience="api", now=NOW)
+    with pytest.raises(InvalidToken, match="expired"):
+        ring.verify(token, issuer=ISSUER, audience="api", now=NOW + 101)
+    assert ring.verify(token, issuer=ISSUER, audience=["other", "api"], now=NOW)
+
+
+def test_a_refused_token_is_not_remembered(ring: KeyRing) -> None:
+    header, _payload, signature = ring.sign(claims()).split(".")
+    forged = f"{header}.{segment(claims(sub='auth0|admin'))}.{signature}"
+    for _ in range(2):
+        with pytest.raises(InvalidToken, match="invalid signature"):
+            ring.verify(forged, issuer=ISSUER, now=NOW)

@@ -30,6 +30,7 @@ KeyState = Literal["next", "current", "previous"]
 PUBLISHED_STATES: Final[tuple[KeyState, ...]] = ("current", "next", "previous")
 ALG: Final = "RS256"
 CERT_LIFETIME: Final = timedelta(days=3650)
+VERIFIED_TOKENS_KEPT: Final = 4096  # per process; ~1 KB each
 
 
 def b64url(data: bytes) -> str:
@@ -155,6 +156,7 @@ class KeyRing:
             by_state[s] for s in PUBLISHED_STATES if s in by_state
         )
         self._by_kid = {key.kid: key for key in self.keys}
+        self._verified: dict[str, dict[str, Any]] = {}  # token → claims whose signature held
         if len(self._by_kid) != len(self.keys):
             raise ValueError("signing keys must have distinct kids")
         # Serialized once: the JWKS endpoint sends these bytes as they are.
@@ -194,7 +196,25 @@ class KeyRing:
         and HS256 forged with the public key as secret fail. `audience` None skips the aud check;
         a sequence accepts any of its values (aliases). Time checks use `now` (default: the
         system clock) and require an integer-valued `exp`.
+
+        A token whose signature verified is remembered (SPAs send the same token on every
+        call), so a repeat costs a dictionary lookup; issuer, audience and times are checked on
+        every call. The memory goes with the ring when keys rotate.
         """
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_signature(token)
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = claims
+        if claims.get("iss") != issuer:
+            raise InvalidToken("invalid issuer")
+        if audience is not None:
+            _check_audience(claims, audience)
+        check_token_times(claims, time.time() if now is None else now, leeway)
+        return dict(claims)
+
+    def _verify_signature(self, token: str) -> dict[str, Any]:
         header = _unverified_header(token)
         kid = header.get("kid")
         key = self._by_kid.get(kid) if isinstance(kid, str) else None
@@ -207,11 +227,10 @@ class KeyRing:
                 token,
                 key.public_key,
                 algorithms=[key.alg],
-                issuer=issuer,
-                audience=audience,
                 options={
-                    "verify_aud": audience is not None,
-                    "verify_exp": False,  # checked below against `now`
+                    "verify_aud": False,  # these four are checked by `verify`, on every call
+                    "verify_iss": False,
+                    "verify_exp": False,
                     "verify_nbf": False,
                     "verify_iat": False,
                     "require": ["exp", "iss"],
@@ -219,16 +238,23 @@ class KeyRing:
             )
         except jwt.InvalidSignatureError:
             raise InvalidToken("invalid signature") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("invalid audience") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidToken("invalid issuer") from None
         except jwt.MissingRequiredClaimError as exc:
             raise InvalidToken(f'token has no "{exc.claim}" claim') from None
         except jwt.PyJWTError:
             raise InvalidToken("malformed token") from None
-        check_token_times(claims, time.time() if now is None else now, leeway)
         return claims
+
+
+def _check_audience(claims: Mapping[str, Any], audience: str | Sequence[str]) -> None:
+    if "aud" not in claims:
+        raise InvalidToken('token has no "aud" claim')
+    found = claims["aud"]
+    found = [found] if isinstance(found, str) else found
+    if not isinstance(found, list) or not all(isinstance(a, str) for a in found):
+        raise InvalidToken("invalid audience")
+    wanted = [audience] if isinstance(audience, str) else audience
+    if not any(a in found for a in wanted):
+        raise InvalidToken("invalid audience")
 
 
 def _numeric(claims: Mapping[str, Any], name: str) -> float | None:

@@ -91,8 +91,12 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping (a round trip per checkout): connections are recycled after 30 minutes, and a
+    # connection found dead invalidates the pool, so only the request that met it fails (503).
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: AsyncEngine, **info: Any) -> async_sessionmaker[Any]:
+    """Sessions for one process. `info` rides on each session (`Session.info`): the process's
+    configuration cache (storage/config_cache.py) and log writer (storage/log_writer.py)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)

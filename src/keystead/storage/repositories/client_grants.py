@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.apis import ClientGrant
 from keystead.errors import AlreadyExists, RecordNotFound
+from keystead.storage.config_cache import cached_config
 from keystead.storage.models import ClientGrantRow, ClientRow, ResourceServerRow
 from keystead.storage.repositories._common import delete_row, flush, paged
 from keystead.storage.repositories.ids import new_client_grant_id
@@ -43,6 +44,8 @@ class SqlClientGrants:
         return to_grant(await self._row(id))
 
     async def for_client_audience(self, client_id: str, audience: str) -> ClientGrant | None:
+        if (config := await cached_config(self.session)) is not None:
+            return config.grants.get((client_id, audience))
         row = await self.session.scalar(
             select(ClientGrantRow).where(
                 ClientGrantRow.client_id == client_id, ClientGrantRow.audience == audience

@@ -21,6 +21,7 @@ from keystead.core.clock import Clock
 from keystead.core.ports import ProtectedRecord
 from keystead.core.sealing import Sealer
 from keystead.errors import AlreadyExists, RecordNotFound
+from keystead.storage.config_cache import cached_config
 from keystead.storage.models import ClientRow
 from keystead.storage.repositories._common import delete_row, doc, flush
 from keystead.storage.repositories.ids import new_client_id, new_client_secret
@@ -97,6 +98,8 @@ class SqlClients:
         return to_client(row, self._open(row) if reveal_secret else None)
 
     async def find(self, client_id: str) -> Client | None:
+        if (config := await cached_config(self.session)) is not None:
+            return config.clients.get(client_id)
         row = await self.session.get(ClientRow, client_id)
         return to_client(row) if row else None
 
@@ -169,9 +172,12 @@ class SqlClients:
         await delete_row(self.session, row)
 
     async def verify_secret(self, client_id: str, secret: str) -> bool:
-        stored = await self.session.scalar(
-            select(ClientRow.secret_digest).where(ClientRow.client_id == client_id)
-        )
+        if (config := await cached_config(self.session)) is not None:
+            stored = config.secret_digests.get(client_id)
+        else:
+            stored = await self.session.scalar(
+                select(ClientRow.secret_digest).where(ClientRow.client_id == client_id)
+            )
         # Both sides are SHA-256 digests: equal length, compared in constant time.
         matches = hmac.compare_digest(stored or _NO_DIGEST, secret_digest(secret))
         return matches and stored is not None

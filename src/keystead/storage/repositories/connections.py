@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keystead.core.clock import Clock
 from keystead.core.ports import Connection, ProtectedRecord
 from keystead.errors import AlreadyExists, RecordNotFound
+from keystead.storage.config_cache import cached_config
 from keystead.storage.models import ConnectionRow, UserRow
 from keystead.storage.repositories._common import delete_row, doc, flush, paged
 from keystead.storage.repositories.ids import new_connection_id
@@ -47,6 +48,8 @@ class SqlConnections:
         return to_connection(await self._row(id))
 
     async def by_name(self, name: str) -> Connection | None:
+        if (config := await cached_config(self.session)) is not None:
+            return config.connections.get(name)
         row = await self.session.scalar(select(ConnectionRow).where(ConnectionRow.name == name))
         return to_connection(row) if row else None
 

@@ -1,4 +1,8 @@
-"""Log events (contract §10.7): append-only rows; listing for the Management API."""
+"""Log events (contract §10.7): append-only rows; listing for the Management API.
+
+A session from the app's factory carries the process's `LogWriter` (storage/log_writer.py):
+`record` then hands the row to it instead of writing in the caller's transaction, and every read
+flushes it first."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.clock import Clock
 from keystead.core.logs import EVENT_TYPES, LogEvent
+from keystead.storage.log_writer import WRITER_KEY, LogWriter, flush_pending_logs
 from keystead.storage.models import LogEventRow
 from keystead.storage.repositories._common import paged
 
@@ -38,19 +43,34 @@ class SqlLogs:
         now = self.clock.now()
         body = {k: v for k, v in data.items() if v is not None}
         body["description"] = description or EVENT_TYPES.get(type, type)
-        row = LogEventRow(
-            log_id=_new_log_id(now),
+        log_id = _new_log_id(now)
+        values: dict[str, Any] = {
+            "log_id": log_id,
+            "date": now,
+            "type": type,
+            "user_id": user_id,
+            "client_id": client_id,
+            "data": body,
+        }
+        writer: LogWriter | None = self.session.info.get(WRITER_KEY)
+        if writer is not None:
+            writer.add(values)
+        else:
+            self.session.add(LogEventRow(**values))
+            await self.session.flush()
+        data = dict(body)
+        return LogEvent(
+            log_id=log_id,
             date=now,
             type=type,
+            description=str(data.pop("description")),
             user_id=user_id,
             client_id=client_id,
-            data=body,
+            data=data,
         )
-        self.session.add(row)
-        await self.session.flush()
-        return _to_core(row)
 
     async def get(self, log_id: str) -> LogEvent | None:
+        await flush_pending_logs(self.session)
         row = await self.session.get(LogEventRow, log_id)
         return _to_core(row) if row else None
 
@@ -63,6 +83,7 @@ class SqlLogs:
         newest_first: bool = True,
         after_id: str | None = None,
     ) -> list[LogEvent]:
+        await flush_pending_logs(self.session)
         stmt = select(LogEventRow)
         if user_id is not None:
             stmt = stmt.where(LogEventRow.user_id == user_id)
@@ -73,6 +94,7 @@ class SqlLogs:
         return [_to_core(row) for row in (await self.session.scalars(stmt)).all()]
 
     async def count(self, *, user_id: str | None = None) -> int:
+        await flush_pending_logs(self.session)
         stmt = select(func.count()).select_from(LogEventRow)
         if user_id is not None:
             stmt = stmt.where(LogEventRow.user_id == user_id)

@@ -19,6 +19,7 @@ from keystead.core.clock import Clock
 from keystead.core.ports import ProtectedRecord
 from keystead.core.sealing import Sealer
 from keystead.errors import AlreadyExists, RecordNotFound
+from keystead.storage.config_cache import cached_config
 from keystead.storage.models import ResourceServerRow
 from keystead.storage.repositories._common import delete_row, doc, flush, paged
 from keystead.storage.repositories.ids import new_resource_server_id
@@ -77,6 +78,8 @@ class SqlResourceServers:
         return row
 
     async def by_identifier(self, identifier: str) -> ResourceServer | None:
+        if (config := await cached_config(self.session)) is not None:
+            return config.apis.get(identifier)
         row = await self.session.scalar(
             select(ResourceServerRow).where(ResourceServerRow.identifier == identifier)
         )

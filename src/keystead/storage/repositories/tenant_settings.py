@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keystead.storage.config_cache import cached_config
 from keystead.storage.models import TenantSettingRow
 from keystead.storage.repositories._common import doc
 
@@ -17,6 +18,9 @@ class SqlTenantSettings:
     session: AsyncSession
 
     async def get(self, name: str) -> dict[str, Any] | None:
+        if (config := await cached_config(self.session)) is not None:
+            value = config.settings.get(name)
+            return doc(value) if value is not None else None
         row = await self.session.get(TenantSettingRow, name)
         return doc(row.value) if row else None
 
