@@ -1,5 +1,6 @@
-"""JSON request bodies of the Management API (contract §0.2, §8.2): parse once, validate once.
+"""Request bodies of the Management API (contract §0.2, §8.2): parse once, validate once.
 
+JSON, or form-encoded (management/form_bodies.py); any other Content-Type is a 415.
 Every failure is a 400 `invalid_body` in Auth0's words, e.g.
 `Payload validation error: 'Additional properties not allowed: foo'.` The schemas are the
 OpenAPI document's request schemas (tests compare them), with `additionalProperties: false`
@@ -17,9 +18,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from starlette.requests import Request
 
-from keystead.errors import BadRequest
+from keystead.errors import ApiError, BadRequest
+from keystead.management.form_bodies import FormBody, coerce_form, parse_form
 
 MALFORMED: Final = "Invalid request payload JSON format"
+FORM: Final = "application/x-www-form-urlencoded"
 
 
 def payload_error(why: str, where: str | None = None) -> BadRequest:
@@ -27,9 +30,24 @@ def payload_error(why: str, where: str | None = None) -> BadRequest:
     return BadRequest(f"Payload validation error: '{why}'{suffix}.", error_code="invalid_body")
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
 async def read_json(request: Request) -> Any:
-    """The parsed body; an empty body is `{}` (PATCH with nothing to change)."""
+    """The parsed body; an empty body is `{}` (PATCH with nothing to change).
+
+    JSON, or a form (§0.2) that validate() converts by the schema; no Content-Type means JSON.
+    """
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     raw = await request.body()
+    if media_type == FORM:
+        return parse_form(raw)
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Unsupported Media Type: send {media_type} bodies as application/json or {FORM}."
+        )
     if not raw.strip():
         return {}
     try:
@@ -179,6 +197,8 @@ def _explain(error: ValidationError) -> BadRequest:
 
 def validate(body: object, schema: Mapping[str, Any]) -> dict[str, Any]:
     """`body` checked against `schema` (an object schema), or the first problem as a 400."""
+    if isinstance(body, FormBody):
+        body = coerce_form(body, schema)
     if not isinstance(body, dict):
         raise payload_error(f"Expected type object but found type {_json_type(body)}")
     if schema.get("additionalProperties") is False:
