@@ -1,4 +1,5 @@
-"""Users (contract §9.1): rows ↔ core `User`. User search lives elsewhere.
+"""Users (contract §9.1): rows ↔ core `User`. User search lives elsewhere; the search terms
+of each user (storage/user_search_terms.py) follow every write to a users row in the same flush.
 
 The primary identity is not stored: it is derived from `user_id` ("{provider}|{id}") and the
 `connection` column. `linked_identities` holds the secondary ones, as [{connection, provider,
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keystead.core.clock import Clock
 from keystead.core.users import Identity, User
 from keystead.errors import AlreadyExists, RecordNotFound
+from keystead.storage import user_search_terms  # noqa: F401  (its flush hooks keep terms current)
 from keystead.storage.models import UserRow
 from keystead.storage.repositories._common import delete_row, doc, flush
 from keystead.storage.repositories.ids import new_user_id
