@@ -13,7 +13,7 @@ from keystead.core.apis import ClientGrant, ResourceServer
 from keystead.core.clients import Client
 from keystead.core.clock import FixedClock
 from keystead.core.sealing import Sealer
-from keystead.storage.config_cache import ConfigCache, cached_config, read_version
+from keystead.storage.config_cache import CACHE_KEY, ConfigCache, cached_config, read_version
 from keystead.storage.db import create_engine, session_factory
 from keystead.storage.migrate import upgrade_to_head
 from keystead.storage.repositories import Repositories
@@ -67,7 +67,7 @@ async def _process(url: str, clock: FixedClock, ticker: Ticker) -> Process:
     sealer = Sealer("config-cache-tests")
     cache = ConfigCache(snapshot_loader(sealer), max_age=MAX_AGE, monotonic=ticker)
     engine = create_engine(url)
-    return Process(engine, session_factory(engine, cache), cache, clock, sealer)
+    return Process(engine, session_factory(engine, **{CACHE_KEY: cache}), cache, clock, sealer)
 
 
 @pytest.fixture
