@@ -13,6 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from keystead.core import linking
 from keystead.core.clients import Client
 from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
@@ -212,6 +213,26 @@ async def test_duplicate_signup_is_the_generic_invalid_signup(
         e for e in await events(app, "fs") if e.data.get("details") == {"code": "invalid_signup"}
     ]
     assert len(failures) >= 4
+
+
+async def test_an_address_held_by_a_linked_identity_stays_taken(
+    http: httpx.AsyncClient, app: Any, client_id: str
+) -> None:
+    state: AppState = app.state.keystead
+    email = new_email()
+    async with state.transaction() as session:
+        users = state.repos(session).users
+        primary = await users.create(
+            User(user_id="", email=new_email()), connection=DATABASE_CONNECTION
+        )
+        secondary = await users.create(
+            User(user_id="", email=email, password_hash="h"), connection=DATABASE_CONNECTION
+        )
+        await users.delete(secondary.user_id)
+        await users.update(linking.link(primary, secondary))
+    r = await http.post("/dbconnections/signup", json=body(client_id, email=email.upper()))
+    assert (r.status_code, r.json()) == (400, INVALID_SIGNUP)
+    assert await users_with(app, email) is None
 
 
 # --- signup: password policy (SE-11) ------------------------------------------------------------

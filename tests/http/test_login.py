@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from keystead.core import linking
 from keystead.core.clients import Client
 from keystead.core.tokens import token_digest
 from keystead.core.users import User
@@ -354,3 +355,21 @@ async def test_blocked_after_login_gets_no_new_code(
         "state": "st-1",
     }
     assert CB in r.headers["location"]
+
+
+async def test_a_linked_secondary_logs_in_as_the_primary(
+    http: httpx.AsyncClient, state: AppState, spa: Client, user: User
+) -> None:
+    secondary = await add_user(state, email="second@example.com", password="its own password")
+    async with state.transaction() as session:
+        users = state.repos(session).users
+        await users.delete(secondary.user_id)
+        await users.update(linking.link(await users.get(user.user_id), secondary))
+    wrong = await log_in(http, email="second@example.com", password=PASSWORD)
+    assert wrong.status_code == 400 and "Wrong email or password." in wrong.text
+    r = await log_in(http, email="Second@example.com", password="its own password")
+    found = await consume(state, redirect_params(r)["code"])
+    assert found.code is not None and found.code.user_id == user.user_id
+    rows = await session_rows(state)
+    assert [row.user_id for row in rows] == [user.user_id]
+    assert (await get_user(state, user.user_id)).logins_count == 1

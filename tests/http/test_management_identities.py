@@ -508,3 +508,31 @@ async def test_nul_characters_are_refused(app: Any, http: Any) -> None:
     check_error(r, 400, "Path validation error: 'String must not contain NUL characters'.")
     r = await http.delete(f"{path('auth0%7C%00')}/auth0/x", headers=admin(app))
     check_error(r, 400, "Path validation error: 'String must not contain NUL characters'.")
+
+
+async def test_a_linked_database_account_keeps_its_password_through_unlinking(
+    app: Any, http: Any
+) -> None:
+    primary = await a_user(app, password_hash="primary-hash")
+    secondary = await a_user(app, connection="other-db", password_hash="its-own-hash")
+    local = secondary.user_id.split("|")[1]
+    body = {"provider": "auth0", "user_id": local, "connection_id": CONNECTION_IDS["other-db"]}
+    r = await http.post(path(primary.user_id), json=body, headers=admin(app))
+    assert r.status_code == 201
+    assert "its-own-hash" not in r.text and "password" not in r.text
+    r = await http.get(f"/api/v2/users/{primary.user_id}", headers=admin(app))
+    shown = check_oas(r, "GET", "/users/{id}")
+    assert "its-own-hash" not in r.text and "password" not in r.text
+    assert shown["identities"][1] == {
+        "connection": "other-db", "provider": "auth0", "user_id": local, "isSocial": False,
+        "profileData": {"email": secondary.email, "email_verified": False},
+    }  # fmt: skip
+    linked = await get_user(app, primary.user_id)
+    assert linked is not None and linked.identities[1].password_hash == "its-own-hash"
+    r = await http.delete(f"{path(primary.user_id)}/auth0/{local}", headers=admin(app))
+    assert r.status_code == 200
+    restored = await get_user(app, secondary.user_id)
+    assert restored is not None and restored.password_hash == "its-own-hash"
+    assert restored.identities[0].connection == "other-db"
+    after = await get_user(app, primary.user_id)
+    assert after is not None and after.password_hash == "primary-hash"

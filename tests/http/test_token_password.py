@@ -13,9 +13,10 @@ import jwt
 import pytest
 from starlette.applications import Starlette
 
-from keystead.core import login_success, passwords
+from keystead.core import linking, login_success, passwords
 from keystead.core.ports import PermissionRef, Role
 from keystead.core.scopes import CURRENT_USER_SCOPES
+from keystead.core.users import DATABASE_CONNECTION, User
 from tests.conftest import ISSUER
 from tests.http.token_helpers import (
     API,
@@ -343,3 +344,42 @@ async def test_a_failed_or_blocked_login_is_not_recorded(
     for user in (tenant.user, tenant.blocked):
         stored = await _stored_user(app, user.user_id)
         assert stored.logins_count == 0 and stored.last_login is None
+
+
+SECONDARY_PASSWORD = "the secondary's own passphrase"
+
+
+async def _link_secondary(app: Starlette, tenant: Tenant, password_hash: str) -> None:
+    """bob@example.com, a database user of his own, linked into alice (as the API does)."""
+    state = state_of(app)
+    async with state.transaction() as session:
+        users = state.repos(session).users
+        secondary = await users.create(
+            User(user_id="", email="bob@example.com", password_hash=password_hash),
+            connection=DATABASE_CONNECTION,
+        )
+        primary = await users.get(tenant.user.user_id)
+        await users.delete(secondary.user_id)
+        await users.update(linking.link(primary, secondary))
+
+
+@pytest.mark.parametrize("grant_type", ["password", REALM])
+async def test_a_linked_secondary_logs_in_as_the_primary(
+    http: httpx.AsyncClient, app: Starlette, tenant: Tenant, grant_type: str
+) -> None:
+    legacy = bcrypt.hashpw(SECONDARY_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    await _link_secondary(app, tenant, legacy)
+    body = login(tenant, grant_type=grant_type, username="BOB@example.com")
+    wrong = await http.post("/oauth/token", json={**body, "password": PASSWORD})
+    assert (wrong.status_code, wrong.json()) == (403, WRONG)  # the primary's password: no
+    r = await http.post("/oauth/token", json={**body, "password": SECONDARY_PASSWORD})
+    assert r.status_code == 200
+    assert claims(app, r.json()["access_token"], USERINFO)["sub"] == tenant.user.user_id
+    id_token = claims(app, r.json()["id_token"], tenant.web.client_id)
+    assert id_token["email"] == "alice@example.com"  # the primary's profile
+    primary = await _stored_user(app, tenant.user.user_id)
+    assert primary.logins_count == 1
+    upgraded = primary.identities[1].password_hash
+    assert upgraded is not None and upgraded.startswith("$argon2id$")  # the identity's own
+    again = await http.post("/oauth/token", json={**body, "password": SECONDARY_PASSWORD})
+    assert again.status_code == 200

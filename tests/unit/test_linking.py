@@ -107,9 +107,11 @@ def test_link_appends_the_secondary_identity_with_its_profile() -> None:
     assert linked.identities[1] == Identity(
         "google-oauth2", "google-oauth2", "9", is_social=True,
         profile_data={"email": "s@example.com", "name": "S", "email_verified": True},
+        password_hash="secret-hash",  # kept for logins and unlinking, never in profileData
     )  # fmt: skip
     assert (linked.user_metadata, linked.app_metadata) == ({"a": 1}, {"b": 2})
     assert "secret-hash" not in repr(linked.identities[1])
+    assert "secret-hash" not in repr(linked)
 
 
 def test_profile_data_keeps_flags_only_with_their_values() -> None:
@@ -138,7 +140,7 @@ def test_unlink_and_standalone_user() -> None:
     primary = user("auth0|p")
     secondary = user(
         "google-oauth2|9", "google-oauth2", email="s@example.com", email_verified=True,
-        given_name="S", user_metadata={"gone": True},
+        given_name="S", user_metadata={"gone": True}, password_hash="its-own-hash",
     )  # fmt: skip
     linked = linking.link(primary, secondary)
     remaining, identity = linking.unlink(linked, "google-oauth2", "9")
@@ -149,7 +151,9 @@ def test_unlink_and_standalone_user() -> None:
         "s@example.com", True, "S",
     )  # fmt: skip
     assert restored.user_metadata == {}
+    assert restored.password_hash == "its-own-hash"  # back on the user, off the identity
     assert restored.identities == (Identity("google-oauth2", "google-oauth2", "9", is_social=True),)
+    assert restored.identities[0].password_hash is None
 
 
 def test_unlink_refuses() -> None:

@@ -1,10 +1,11 @@
 """Account linking (contract §9.6): the `link_with` proof and the merge rules, on core Users.
 
-    link      the secondary's primary identity, with its profile as `profileData`, is appended
-              to the primary's identities; the secondary stops being a user (storage deletes
-              it); metadata is not merged
+    link      the secondary's primary identity, with its profile as `profileData` and its
+              password hash (hidden), is appended to the primary's identities; the secondary
+              stops being a user (storage deletes it); metadata is not merged. Its email and
+              password still log in, as the primary (core/login_success.py)
     unlink    the identity leaves the primary and becomes a standalone user again, its profile
-              rebuilt from `profileData` (its metadata was never kept)
+              rebuilt from `profileData`, its password kept (its metadata was never kept)
 
 `link_with` is a JWT of the secondary account (normally its ID token) that proves the caller
 controls it; every failure has its own Auth0 message, checked in the order Auth0 documents.
@@ -153,7 +154,9 @@ def link(primary: User, secondary: User) -> User:
     own = secondary.identities[0]
     if identity_index(primary, own.provider, own.user_id) is not None:
         raise Conflict(ALREADY_LINKED, error_code="already_exists")
-    linked = replace(own, profile_data=profile_data(secondary))
+    linked = replace(
+        own, profile_data=profile_data(secondary), password_hash=secondary.password_hash
+    )
     return replace(primary, identities=(*primary.identities, linked))
 
 
@@ -175,7 +178,8 @@ def standalone_user(identity: Identity) -> User:
     flags = {n: data[n] for n in PROFILE_FLAGS if isinstance(data.get(n), bool)}
     return User(
         user_id=f"{identity.provider}|{identity.user_id}",
-        identities=(replace(identity, profile_data=None),),
+        identities=(replace(identity, profile_data=None, password_hash=None),),
+        password_hash=identity.password_hash,
         **text,
         **flags,
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keystead.core.passwords import hash_password, needs_rehash, verify_dummy, verify_password
-from keystead.core.users import User
+from keystead.core.users import Identity, User
 
 
 class LoginRecords(Protocol):
@@ -28,6 +28,15 @@ class LoginRecords(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
+    async def set_identity_password_hash(
+        self, user_id: str, identity: Identity, password_hash: str
+    ) -> None:
+        """The hash kept by the linked identity (provider, user_id) of `user_id`."""
+
+    async def linked_login(self, connection: str, email: str) -> tuple[User, Identity] | None:
+        """The primary user holding a linked identity of `connection` with this email and a
+        password hash, and that identity."""
+
 
 class UserLookup(Protocol):
     async def by_email(self, connection: str, email: str) -> User | None: ...
@@ -37,15 +46,23 @@ class UserLookup(Protocol):
 class Credential:
     """Who logs in, and the hash that proves it."""
 
-    user: User  # the user the session and tokens are for
+    user: User  # the user the session and tokens are for (the primary, for a linked identity)
     password_hash: str | None
+    identity: Identity | None = None  # the linked identity whose hash this is, if not the user's
 
 
 async def find_credential(
     users: UserLookup, records: LoginRecords, connection: str, email: str
 ) -> Credential | None:
+    """The user's own row first; a linked identity only when no user has the address."""
     user = await users.by_email(connection, email)
-    return Credential(user, user.password_hash) if user is not None else None
+    if user is not None:
+        return Credential(user, user.password_hash)
+    linked = await records.linked_login(connection, email)
+    if linked is None:
+        return None
+    primary, identity = linked
+    return Credential(primary, identity.password_hash, identity)
 
 
 async def check_password(credential: Credential | None, password: str) -> bool:
@@ -65,4 +82,9 @@ async def password_login_succeeded(
     if not stored or not needs_rehash(stored):
         return
     upgraded = await asyncio.to_thread(hash_password, password)
-    await records.set_password_hash(credential.user.user_id, upgraded)
+    if credential.identity is None:
+        await records.set_password_hash(credential.user.user_id, upgraded)
+    else:
+        await records.set_identity_password_hash(
+            credential.user.user_id, credential.identity, upgraded
+        )

@@ -41,6 +41,7 @@ from keystead.oauth.params import Params, printable, read_params
 from keystead.ratelimit.protection import signup_buckets
 from keystead.ratelimit.wiring import limit_authentication, policy_of
 from keystead.self_service import profile_policy
+from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.models import UserRow
 
 mail_log = logging.getLogger("keystead.mail")
@@ -267,6 +268,10 @@ async def _create(state: AppState, checked: _Signup, who: Requester) -> User:
         async with state.transaction() as session:
             if user.username and await _username_taken(session, connection.name, user.username):
                 raise AlreadyExists("username taken")
+            # A linked secondary identity still logs in with its address (§9.6): it stays taken.
+            linked = SqlLoginRecords(session).linked_login
+            if user.email and await linked(connection.name, user.email) is not None:
+                raise AlreadyExists("address held by a linked identity")
             created = await state.repos(session).users.create(
                 replace(user, password_hash=password_hash), connection=connection.name
             )
