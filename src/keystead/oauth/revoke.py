@@ -1,6 +1,7 @@
 """Refresh-token revocation, POST /oauth/revoke (RFC 7009; contract §7.1, security RT-07).
 
-    parse (JSON or form) → authenticate the client as /oauth/token does → `token` required →
+    parse (JSON or form) → authenticate the client as /oauth/token does (secret or
+    private_key_jwt assertion) → `token` required →
     unknown token: 200 all the same (RFC 7009 §2.2) → another client's: 403 invalid_grant,
     unchanged → ours: revoke it and its whole rotation family → 200, empty body
 
@@ -18,7 +19,12 @@ from keystead.core.clients import Client
 from keystead.deps import get_state
 from keystead.errors import InvalidGrant, OAuthError
 from keystead.http.errors import NO_STORE, oauth_error_response
-from keystead.oauth.client_auth import MAX_CLIENT_ID, authenticate_client, presented_client
+from keystead.oauth.client_auth import (
+    MAX_CLIENT_ID,
+    AssertionCheck,
+    authenticate_client,
+    presented_client,
+)
 from keystead.oauth.cors import preflight, response_cors
 from keystead.oauth.params import printable, read_params
 from keystead.storage.repositories.refresh_tokens import SqlRefreshTokens
@@ -39,7 +45,8 @@ async def revoke(request: Request) -> Response:
             repos = state.repos(session)
             if len(presented.client_id) <= MAX_CLIENT_ID:
                 found = await repos.clients.find(presented.client_id)
-            client = await authenticate_client(presented, found, repos.clients)
+            check = AssertionCheck(state.settings.issuer, state.clock.now())
+            client = await authenticate_client(presented, found, repos.clients, check)
             token = params.required("token")
             store = SqlRefreshTokens(session, state.clock, state.sealer)
             stored = await store.find(token) if len(token) <= MAX_TOKEN else None
