@@ -1,4 +1,4 @@
-"""`keystead`: serve | apply FILE | keys rotate|list | db upgrade|check | dev-ca.
+"""`keystead`: serve | apply FILE | keys rotate|list | db upgrade|check|purge | dev-ca.
 
 Options come from `KEYSTEAD_*` variables first, then flags (`Settings.from_env().merged(...)`).
 Bad input (unknown option, malformed URL, busy port, unreadable file, TLS file that does not
@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     dbc.add_parser(
         "check", parents=[db], help="upgrade, then exit 1 if models and migrations differ"
     ).set_defaults(handler=cmd_db_check)
+    purge = dbc.add_parser(
+        "purge", parents=[db], help="delete expired codes, sessions, refresh tokens and blocks"
+    )
+    purge.add_argument(
+        "--grace", type=_seconds, metavar="SECONDS",
+        help="keep dead codes and refresh-token families this long (default 86400)",
+    )  # fmt: skip
+    purge.set_defaults(handler=cmd_db_purge)
 
     dev_ca = commands.add_parser(
         "dev-ca", parents=[data], help="print the development CA certificate path",
@@ -297,6 +305,40 @@ def cmd_db_check(_args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {diff}", file=sys.stderr)
         return EXIT_FAILED
     print("models and migrations agree")
+    return 0
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
+def cmd_db_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from keystead.ratelimit.wiring import protection_policy
+    from keystead.storage.purge import GRACE, purge_expired
+
+    check_database_url(settings.database_url)
+    _command_logging(settings)
+    grace = GRACE if args.grace is None else args.grace
+
+    async def go() -> dict[str, int]:
+        async with open_state(settings) as state:
+            return await purge_expired(
+                state.transaction,
+                now=state.clock.now(),
+                policy=protection_policy(settings),
+                grace=grace,
+            )
+
+    with _database_errors(settings.database_url):
+        counts = asyncio.run(go())
+    for table, count in counts.items():
+        print(f"{table:<24} {count}")
     return 0
 
 
