@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from keystead.management import (
+    client_credentials,
     client_grants,
     clients,
     device_credentials,
@@ -26,6 +27,8 @@ from keystead.management import (
 from keystead.management.api import PreflightRoute, api
 
 _METHOD = "/users/{id}/authentication-methods/{authentication_method_id}"
+_CREDENTIALS = "/clients/{client_id}/credentials"
+_CREDENTIAL = _CREDENTIALS + "/{credential_id}"
 
 routes: list[BaseRoute] = [
     PreflightRoute(),  # OPTIONS on any /api/v2 path (contract §0.3)
@@ -45,6 +48,12 @@ routes: list[BaseRoute] = [
     api("PATCH", "/clients/{id}", clients.update_client),
     api("DELETE", "/clients/{id}", clients.delete_client),
     api("POST", "/clients/{id}/rotate-secret", clients.rotate_client_secret),
+    # client credentials: private_key_jwt public keys (§10.2, §3.1)
+    api("GET", _CREDENTIALS, client_credentials.list_client_credentials),
+    api("POST", _CREDENTIALS, client_credentials.create_client_credential),
+    api("GET", _CREDENTIAL, client_credentials.get_client_credential),
+    api("PATCH", _CREDENTIAL, client_credentials.update_client_credential),
+    api("DELETE", _CREDENTIAL, client_credentials.delete_client_credential),
     # identities: account linking (§9.6)
     api("POST", "/users/{id}/identities", identities.link_user_identity),
     api("DELETE", "/users/{id}/identities/{provider}/{user_id}", identities.unlink_user_identity),
