@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from keystead.core.client_credentials import ALGORITHMS
 from keystead.deps import get_state
 from keystead.storage.keys import keyring
 
@@ -71,7 +72,7 @@ def discovery_document(issuer: str) -> dict[str, Any]:
 
     Auth0 also advertises endpoints and methods Keystead does not serve (device code, MFA
     challenge, dynamic registration, implicit/hybrid response types, `plain` PKCE, HS256/PS256
-    ID tokens, private_key_jwt); strict clients pick from this list, so only what works is here.
+    ID tokens); strict clients pick from this list, so only what works is here.
     """
     return {
         "issuer": issuer,
@@ -87,7 +88,14 @@ def discovery_document(issuer: str) -> dict[str, Any]:
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
+        # TODO(when oauth/token passes an AssertionCheck): add private_key_jwt here too.
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
+        "revocation_endpoint_auth_signing_alg_values_supported": sorted(ALGORITHMS),
         "claims_supported": CLAIMS,
         "request_uri_parameter_supported": False,
         "request_parameter_supported": False,
