@@ -47,7 +47,7 @@ class PkjwtServer:
     keys: dict[str, Any]  # alg → private key registered for it
 
 
-def pkcs8(key: Any) -> str:
+def pkcs8(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
