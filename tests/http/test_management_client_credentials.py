@@ -15,7 +15,15 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from keystead.core.client_credentials import spki_pem, thumbprint, with_enabled
+from keystead.core.client_credentials import (
+    enabled_ids,
+    spki_pem,
+    thumbprint,
+    uses_private_key_jwt,
+    with_enabled,
+)
+from keystead.errors import BadRequest
+from keystead.management.client_credentials import apply_authentication_methods
 from tests.conftest import ISSUER
 from tests.http.management_helpers import (
     M2M,
@@ -287,3 +295,29 @@ async def test_forged_assertions_are_refused(http: Any, app: Any) -> None:
     finally:
         await enable(app, None)
         await http.delete(f"{PATH}/{cred}", headers=admin(app))
+
+
+async def test_client_authentication_methods_for_patch_clients(http: Any, app: Any) -> None:
+    r = await http.post(PATH, json={"credential_type": "public_key", "pem": public_pem()},
+                        headers=admin(app))  # fmt: skip
+    cred = r.json()["id"]
+    state = state_of(app)
+    async with state.transaction() as session:
+        client = await state.repos(session).clients.get(WEB)
+    on = apply_authentication_methods(client, {"private_key_jwt": {"credentials": [{"id": cred}]}})
+    assert enabled_ids(on) == [cred] and uses_private_key_jwt(on)
+    assert not uses_private_key_jwt(apply_authentication_methods(on, None))
+    for bad, why in [
+        ({"private_key_jwt": {"credentials": [{"id": "cred_nope"}]}},
+         "credential cred_nope does not belong to this client"),
+        ({"tls_client_auth": {"credentials": []}},
+         "Only private_key_jwt with a credentials list is supported"),
+        ({"private_key_jwt": {"credentials": [7]}},
+         "Each credential must be an object with a string id"),
+    ]:  # fmt: skip
+        with pytest.raises(BadRequest) as caught:
+            apply_authentication_methods(client, bad)
+        assert caught.value.message == (
+            f"Payload validation error: '{why}' on property client_authentication_methods."
+        )
+    await http.delete(f"{PATH}/{cred}", headers=admin(app))

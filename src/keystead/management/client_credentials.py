@@ -34,6 +34,7 @@ from keystead.core.client_credentials import (
     spki_pem,
     thumbprint,
     with_credentials,
+    with_enabled,
 )
 from keystead.core.clients import Client
 from keystead.deps import get_state
@@ -155,6 +156,29 @@ async def delete_client_credential(request: Request, caller: Caller) -> Response
             await repos.clients.update(with_credentials(client, kept))
             await _audit(request, caller, session, "Delete a client credential", client, None)
     return Response(status_code=204)
+
+
+# --- for PATCH /clients/{id} (management/clients.py) -------------------------------------------
+
+
+def apply_authentication_methods(client: Client, value: Any) -> Client:
+    """`client_authentication_methods` of a client body: {"private_key_jwt": {"credentials":
+    [{"id": …}]}} enables those of the client's credentials (its secret stops working);
+    null turns private_key_jwt off again."""
+    where = "client_authentication_methods"
+    if value is None:
+        return with_enabled(client, None)
+    pkjwt = value.get("private_key_jwt") if isinstance(value, dict) else None
+    listed = pkjwt.get("credentials") if isinstance(pkjwt, dict) else None
+    if set(value) != {"private_key_jwt"} or not isinstance(listed, list):
+        raise payload_error("Only private_key_jwt with a credentials list is supported", where)
+    ids = [c.get("id") for c in listed if isinstance(c, dict)]
+    if len(ids) != len(listed) or not all(isinstance(i, str) for i in ids):
+        raise payload_error("Each credential must be an object with a string id", where)
+    try:
+        return with_enabled(client, [str(i) for i in ids])
+    except CredentialError as exc:
+        raise payload_error(str(exc), where) from None
 
 
 # --- shared steps -------------------------------------------------------------------------------
