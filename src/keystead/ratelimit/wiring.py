@@ -9,6 +9,7 @@ call, and their headers and log events.
     limit_token_request     /oauth/token: (IP, username) on password grants → endpoint → IP →
                             client → tenant
     limit_authentication    /userinfo (per user id), change_password (per IP and email), signup
+    limit_unauthenticated   /api/v2 and /userinfo with no or an invalid bearer token: per IP
     expose_rate_limits      the X-RateLimit headers on a response, readable cross-origin
 
 A refusal raises ManagementRateLimited / AuthenticationRateLimited carrying the headers, which
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,6 +38,7 @@ from keystead.core.ratelimit import (
     Decision,
     management_endpoint,
     parse_rate_limits,
+    parse_spec,
 )
 from keystead.deps import AppState
 from keystead.errors import OAuthError
@@ -54,6 +57,12 @@ TENANT_SETTING: Final = "rateLimits"  # the tenant file's `settings.rateLimits`,
 REDIS_PREFIX: Final = "keystead:rl:"
 LOG_WINDOW_FLOOR: Final = 60.0  # seconds; a 1 s bucket must not log once a second
 CURRENT_USER_LIMIT: Final = "The current_user scope limit has been reached"  # §12.2
+# A request without a valid bearer token has no subject or client to draw from, and must not
+# draw from the tenant's shared buckets (a flood of bad tokens would starve everyone): it draws
+# from its IP's own bucket, one per API, at the `authentication.ip` figure, or this one when
+# that rule is off (an attacker's flood is limited in every preset).
+UNAUTHENTICATED_RULE: Final = "unauthenticated.ip"
+UNAUTHENTICATED_DEFAULT: Final = parse_spec("10/s burst 300")
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -171,6 +180,19 @@ async def limit_authentication(
     ]
     event = {"client_id": client_id, "user_id": user_id, "user_name": username or email}
     return await _enforce(state, limiter, buckets, "authentication", request, event)
+
+
+async def limit_unauthenticated(state: AppState, request: Request, *, api: Api) -> dict[str, str]:
+    """The X-RateLimit headers for a request whose bearer token was missing or refused, or the
+    API's 429 (ManagementRateLimited / AuthenticationRateLimited) once its IP's bucket is dry.
+    Called where the 401 is answered; the 401 is still sent while the bucket holds."""
+    limiter = limiter_of(state)
+    if limiter is None:
+        return {}
+    spec = limiter.limits["authentication.ip"] or UNAUTHENTICATED_DEFAULT
+    ip = client_ip(request)
+    bucket = Bucket(f"anon:{api}:{quote(ip[:64], safe='.')}", spec, UNAUTHENTICATED_RULE)
+    return await _enforce(state, limiter, [bucket], api, request, {})
 
 
 async def limit_token_request(state: AppState, request: Request) -> dict[str, str]:
