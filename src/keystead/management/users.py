@@ -47,6 +47,7 @@ from keystead.storage.models import UserRow
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.storage.repositories.users import normal_email, to_user
+from keystead.storage.user_reads import find_user
 from keystead.storage.user_search import search_users
 
 NOT_FOUND: Final = "The user does not exist."
@@ -71,9 +72,9 @@ SORTABLE: Final = frozenset(
 
 async def get_user(request: Request, caller: Caller) -> Response:
     projection = parse_projection(request.query_params)
-    state = get_state(request)
-    async with state.transaction() as session:
-        user = await _find(state.repos(session), caller)
+    user = await find_user(get_state(request).engine, caller.target_user_id or "")
+    if user is None:
+        raise NotFound(NOT_FOUND, error_code="inexistent_user")
     return json_response(_show(user, caller, projection))
 
 

@@ -39,6 +39,7 @@ from keystead.http.errors import NO_STORE, oauth_error_response
 from keystead.oauth.params import FORM, JSON, read_params
 from keystead.ratelimit.wiring import expose_rate_limits, limit_authentication
 from keystead.storage.keys import verify_token
+from keystead.storage.user_reads import find_user
 
 log = logging.getLogger("keystead")
 
@@ -130,8 +131,7 @@ async def _current_user(state: AppState, claims: dict[str, Any]) -> User:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidToken("The access token has no subject")
-    async with state.transaction() as session:
-        user = await state.repos(session).users.find(sub)
+    user = await find_user(state.engine, sub)
     if user is None:
         raise InvalidToken("Invalid token", detail=f"user {sub} no longer exists")
     if user.blocked:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase
 
 from keystead.errors import ConfigError
+from keystead.storage import sqlite_inline as _sqlite_inline  # noqa: F401  (registers the driver)
 
 # Constraint names are fixed here so that SQLite batch migrations and PostgreSQL agree.
 NAMING_CONVENTION = {
@@ -41,7 +42,7 @@ def async_url(database_url: str) -> URL:
         raise ConfigError(f"malformed database URL: {database_url!r}") from None
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return url.set(drivername="sqlite+aiosqlite")
+        return url.set(drivername="sqlite+keystead")  # storage/sqlite_inline.py
     if backend in ("postgresql", "postgres"):
         return url.set(drivername="postgresql+asyncpg")
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")

@@ -103,5 +103,5 @@ class LogWriter:
 async def flush_pending_logs(session: AsyncSession) -> None:
     """Before a read of the logs: write what this process has recorded, so that it is found."""
     writer: LogWriter | None = session.info.get(WRITER_KEY)
-    if writer is not None and writer.pending:
+    if writer is not None:  # also waits for a batch the background task is writing
         await writer.flush()

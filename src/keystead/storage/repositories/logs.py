@@ -6,6 +6,7 @@ flushes it first."""
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +20,13 @@ from keystead.storage.log_writer import WRITER_KEY, LogWriter, flush_pending_log
 from keystead.storage.models import LogEventRow
 from keystead.storage.repositories._common import paged
 
+_sequence = itertools.count()
+
 
 def _new_log_id(now: float) -> str:
-    # Time-ordered (like Auth0's ids): sorting by id follows the date, which checkpoint paging uses.
-    return f"{int(now * 1000):013d}{secrets.token_hex(8)}"
+    # Time-ordered (like Auth0's ids): sorting by id follows the date, which checkpoint paging
+    # uses; within one millisecond, this process's events keep the order they were recorded in.
+    return f"{int(now * 1000):013d}{next(_sequence) % 1_000_000:06d}{secrets.token_hex(5)}"
 
 
 @dataclass
