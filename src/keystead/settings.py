@@ -60,6 +60,14 @@ class Settings:
     # IPs and CIDR ranges exempt from brute-force blocks and suspicious-IP throttling.
     attack_protection_allowlist: tuple[str, ...] = ()
     log_level: str = "info"
+    # Outgoing mail (password-reset links). Empty host: no mail is sent; on a development
+    # issuer (localhost, *.test, *.localhost) links are logged instead (keystead/mail.py).
+    smtp_host: str = ""
+    smtp_port: int = 587  # 465: TLS from the first byte; otherwise plain, then STARTTLS
+    smtp_username: str = ""  # empty: no AUTH
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = ""  # From address; empty: no-reply@<issuer host>
+    smtp_starttls: bool = True  # refuse to send unless the server upgrades to TLS (not on 465)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Self:
