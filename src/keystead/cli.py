@@ -168,6 +168,7 @@ def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
     _banner(settings, ca_path)
     if not settings.secret_key:
         _warn_no_secret_key()
+    _warn_about_mail(settings)
     # The tenant was applied above; workers must not apply it again.
     server.run(replace(settings, tenant_file=""), ssl_certfile=certfile, ssl_keyfile=keyfile)
     return 0
@@ -208,6 +209,15 @@ def _banner(settings: Settings, ca_path: Path | None) -> None:
     if ca_path is not None:
         lines.append(f"  dev CA     {ca_path}  (trust it: SSL_CERT_FILE / NODE_EXTRA_CA_CERTS)")
     print("\n".join(lines), flush=True)
+
+
+def _warn_about_mail(settings: Settings) -> None:
+    from keystead.mail import startup_warning
+
+    warning = startup_warning(settings)
+    if warning is not None:
+        bar = "!" * 78
+        print(f"{bar}\n!! WARNING: {warning}\n{bar}", file=sys.stderr, flush=True)
 
 
 def _warn_no_secret_key() -> None:

@@ -15,7 +15,6 @@ sends the same link through send_reset_link.
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from keystead.core.tickets import new_reset_ticket, reset_url
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, InvalidRequest, SignupError
+from keystead.mail import send_reset_mail
 from keystead.management.users import default_picture
 from keystead.oauth.authorize import Requester
 from keystead.oauth.params import Params, printable, read_params
@@ -43,8 +43,6 @@ from keystead.ratelimit.wiring import limit_authentication, policy_of
 from keystead.self_service import profile_policy
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.models import UserRow
-
-mail_log = logging.getLogger("keystead.mail")
 
 DATABASE_STRATEGY: Final = "auth0"
 INVALID_SIGNUP: Final = "Invalid sign up"  # Auth0's body for a duplicate (contract §7.2)
@@ -418,9 +416,6 @@ async def send_reset_link(
 
 
 async def deliver_reset_link(state: AppState, email: str, url: str) -> None:
-    """Send the reset link to `email`.
-
-    TODO(when a mail sender exists): send it by SMTP. Until then the link is only logged, on
-    the `keystead.mail` logger, so that an operator (or a test) can hand it on.
-    """
-    mail_log.info("would send to %s: password reset link %s", email, url)
+    """Send the reset link to `email` (keystead/mail.py: SMTP in the background, or the log on
+    a development issuer)."""
+    await send_reset_mail(state.settings, email, url)
