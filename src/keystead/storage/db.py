@@ -89,7 +89,10 @@ def create_engine(database_url: str) -> AsyncEngine:
     url = async_url(database_url)
     check_sqlite_file(url)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url)
+        # Connections are cheap and statements run in place (storage/sqlite_inline.py), but a
+        # request holds its connection across awaits: keep enough that bursts do not open and
+        # close connections (each open also sets the pragmas below).
+        engine = create_async_engine(url, pool_size=20, max_overflow=44)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (a round trip per checkout): connections are recycled after 30 minutes, and a
