@@ -68,13 +68,12 @@ async def test_unknown_path_answers_json(http):
 async def test_a_locked_or_lost_database_is_503_with_retry_after(app, http, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from keystead.storage.repositories.users import SqlUsers
+    from keystead.management import users
 
     async def locked(*_args, **_kwargs):
         raise OperationalError("SELECT 1", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(SqlUsers, "find", locked)
-    monkeypatch.setattr(SqlUsers, "get", locked)
+    monkeypatch.setattr(users, "find_user", locked)  # the read behind GET /users/{id}
     r = await http.get("/api/v2/users/auth0%7C1", headers=m2m(app))
     assert r.status_code == 503
     assert r.headers["retry-after"] == "1"
