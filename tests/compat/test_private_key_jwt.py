@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
-from auth0.authentication import RevokeToken
+from auth0.authentication import GetToken, RevokeToken
 from auth0.authentication.exceptions import Auth0Error
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from keystead.app import create_app
+from keystead.core.apis import ClientGrant, Permission, ResourceServer
 from keystead.core.client_credentials import (
     Credential,
     spki_pem,
@@ -37,6 +39,7 @@ from keystead.settings import Settings
 from tests.compat.conftest import free_port, need_node_sdks, run_node_script
 
 CLIENT_ID = "PkjwtCompat000000000000000000001"
+API = "https://api.pkjwt.test/"
 SECRET_KEY = "compat-pkjwt-secret-key"
 
 
@@ -73,7 +76,16 @@ async def _prepare(settings: Settings, keys: dict[str, Any]) -> None:
         )
         client = with_enabled(with_credentials(client, credentials), [c.id for c in credentials])
         async with state.transaction() as session:
-            await state.repos(session).clients.create(client)
+            repos = state.repos(session)
+            await repos.clients.create(client)
+            await repos.resource_servers.create(
+                ResourceServer(
+                    id="", identifier=API, name="pkjwt api", scopes=(Permission("read:things"),)
+                )
+            )
+            await repos.client_grants.create(
+                ClientGrant(id="", client_id=CLIENT_ID, audience=API, scope=("read:things",))
+            )
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +149,19 @@ def revoker(server: PkjwtServer, key: Any, alg: str = "RS256") -> RevokeToken:
 def test_auth0_python_revokes_with_an_assertion(pkjwt_server: PkjwtServer, alg: str) -> None:
     # auth0-python signs aud https://{domain}/ even over http (§3.1); 200 for an unknown token
     revoker(pkjwt_server, pkjwt_server.keys[alg], alg).revoke_refresh_token("no-such-token")
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256", "ES256"])
+def test_auth0_python_client_credentials_with_an_assertion(
+    pkjwt_server: PkjwtServer, alg: str
+) -> None:
+    getter = GetToken(pkjwt_server.domain, CLIENT_ID, protocol="http",
+                      client_assertion_signing_key=pkcs8(pkjwt_server.keys[alg]),
+                      client_assertion_signing_alg=alg)  # fmt: skip
+    issued = getter.client_credentials(API)
+    claims = jwt.decode(issued["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == f"{CLIENT_ID}@clients" and claims["aud"] == API
+    assert claims["scope"] == "read:things" and claims["gty"] == "client-credentials"
 
 
 def test_auth0_python_with_a_wrong_key_is_invalid_client(pkjwt_server: PkjwtServer) -> None:

@@ -69,7 +69,12 @@ EXPECTED_DISCOVERY = {
     "response_modes_supported": ["query", "fragment", "form_post"],
     "subject_types_supported": ["public"],
     "id_token_signing_alg_values_supported": ["RS256"],
-    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    "token_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ],
+    "token_endpoint_auth_signing_alg_values_supported": ["ES256", "PS256", "RS256", "RS384"],
     "revocation_endpoint_auth_methods_supported": [
         "client_secret_basic",
         "client_secret_post",

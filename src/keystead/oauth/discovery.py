@@ -88,8 +88,12 @@ def discovery_document(issuer: str) -> dict[str, Any]:
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        # TODO(when oauth/token passes an AssertionCheck): add private_key_jwt here too.
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": sorted(ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",

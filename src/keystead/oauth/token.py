@@ -27,7 +27,12 @@ from keystead.core.grants import check_grant_allowed
 from keystead.deps import AppState, get_state
 from keystead.errors import OAuthError, TooManyAttempts, UnsupportedGrantType
 from keystead.http.errors import NO_STORE, oauth_error_response
-from keystead.oauth.client_auth import MAX_CLIENT_ID, authenticate_client, presented_client
+from keystead.oauth.client_auth import (
+    MAX_CLIENT_ID,
+    AssertionCheck,
+    authenticate_client,
+    presented_client,
+)
 from keystead.oauth.cors import preflight, response_cors
 from keystead.oauth.grants import GRANTS
 from keystead.oauth.issue import FailAfterCommit, Grant, TokenContext, TokenPlan
@@ -106,7 +111,8 @@ async def _run(state: AppState, request: Request, attempt: _Attempt) -> TokenPla
         repos = state.repos(session)
         if len(presented.client_id) <= MAX_CLIENT_ID:
             attempt.client = await repos.clients.find(presented.client_id)
-        client = await authenticate_client(presented, attempt.client, repos.clients)
+        check = AssertionCheck(state.settings.issuer, state.clock.now())  # private_key_jwt
+        client = await authenticate_client(presented, attempt.client, repos.clients, check)
         check_grant_allowed(client, grant_type)
         ctx = attempt.ctx = TokenContext(
             state=state,
