@@ -76,12 +76,15 @@ async def check_password(credential: Credential | None, password: str) -> bool:
 async def password_login_succeeded(
     records: LoginRecords, credential: Credential, password: str, *, at: float, ip: str | None
 ) -> None:
-    """Record the login; replace an imported or outdated hash now that the password is known."""
-    await records.record_login(credential.user.user_id, at=at, ip=ip)
+    """Record the login; replace an imported or outdated hash now that the password is known.
+    The new hash is computed before any write, so no row lock waits on argon2."""
     stored = credential.password_hash
-    if not stored or not needs_rehash(stored):
+    upgraded = None
+    if stored and needs_rehash(stored):
+        upgraded = await asyncio.to_thread(hash_password, password)
+    await records.record_login(credential.user.user_id, at=at, ip=ip)
+    if upgraded is None:
         return
-    upgraded = await asyncio.to_thread(hash_password, password)
     if credential.identity is None:
         await records.set_password_hash(credential.user.user_id, upgraded)
     else:
