@@ -93,6 +93,12 @@ class SearchSql:
             case And(children=cs):
                 return and_(*(self.where(c) for c in cs))
             case Or(children=cs):
+                # Terms side by side are one lookup: PostgreSQL cannot turn an OR of EXISTS
+                # into a join, and walks the whole table testing each instead.
+                terms = [c for c in cs if term_path(c) is not None]
+                rest = [self.where(c) for c in cs if term_path(c) is None]
+                if len(terms) > 1:
+                    return or_(has_term(any_of([self.term(c) for c in terms])), *rest)
                 return or_(*(self.where(c) for c in cs))
             case Not(child=c):
                 # SQL's NULL is not false: NOT name:x must match users without a name.
@@ -103,11 +109,15 @@ class SearchSql:
                 return self.match(node)
         raise AssertionError(node)
 
+    def term(self, node: Node) -> ColumnElement[bool]:
+        """The user_search_terms condition of a node that term_path() answers."""
+        value = None if isinstance(node, Exists) else node
+        return condition(str(term_path(node)), value, pg=self.pg)  # type: ignore[arg-type]
+
     def match(self, node: Term | Range) -> ColumnElement[bool]:
         f = node.field
-        path = term_path(node)
-        if path is not None:
-            return has_term(condition(path, node, pg=self.pg))
+        if term_path(node) is not None:
+            return has_term(self.term(node))
         root, _, sub = f.partition(".")
         if root == "identities":
             return self.identity(sub, node)
@@ -127,7 +137,7 @@ class SearchSql:
         if root in ("app_metadata", "user_metadata"):
             if not path:  # JSON text on SQLite, jsonb on PostgreSQL
                 return getattr(UserRow, root) != text("'{}'")  # type: ignore[no-any-return]
-            return has_term(condition(f, None, pg=self.pg))
+            return has_term(self.term(Exists(f)))
         if f == "organization_id":
             return false()
         if f == "logins_count":
