@@ -112,13 +112,13 @@ def user_terms(
     email: str | None,
     app_metadata: Mapping[str, Any] | None,
     user_metadata: Mapping[str, Any] | None,
-    identity_user_id: str,
-    linked_identities: Sequence[Mapping[str, Any]] = (),
+    identities: Sequence[Mapping[str, Any]],
 ) -> set[Term]:
     """Every (path, encoded value) a search can ask about for one user.
 
-    `identity_user_id` is the primary identity's user_id (the part of `user_id` after `|`);
-    the primary identity's connection and provider are columns of their own.
+    `identities` are the primary one first, then the linked ones, as Auth0 spells their
+    fields. The primary identity's `isSocial` follows from its provider (a column), so only
+    linked identities bring theirs.
     """
     terms: set[Term] = set()
     if email and "@" in email:
@@ -128,11 +128,8 @@ def user_terms(
     for root, document in zip(METADATA_ROOTS, (app_metadata, user_metadata), strict=True):
         for path, value in _leaves(document or {}, root):
             terms.add((path, value))
-    primary = encode(identity_user_id)
-    if primary:
-        terms.add(("identities.user_id", primary))
-    for identity in linked_identities:
-        for name in IDENTITY_FIELDS:
+    for n, identity in enumerate(identities):
+        for name in IDENTITY_FIELDS if n else IDENTITY_FIELDS[:3]:
             given = identity.get(name)
             if name == "user_id" and given is not None and not isinstance(given, bool):
                 given = str(given)  # stored as the provider gave it; shown as a string

@@ -42,8 +42,10 @@ NULLABLE: Final = frozenset(
 )  # fmt: skip
 _PATTERN_INDEXED: Final = frozenset({"email", "username", "phone_number"})  # text_pattern_ops
 _FOLDED: Final = CASE_INSENSITIVE_FIELDS - {"email", "email.domain"}  # e-mail is stored lower-case
-# Searched through user_search_terms only (the rest of identities.* also reads columns).
-_TERM_FIELDS: Final = frozenset({"email.domain", "identities.user_id"})
+# Searched through user_search_terms only (identities.isSocial also reads user_id).
+_TERM_FIELDS: Final = frozenset(
+    {"email.domain", "identities.user_id", "identities.connection", "identities.provider"}
+)
 
 
 def term_path(node: Node) -> str | None:
@@ -199,29 +201,32 @@ class SearchSql:
             conds.append(key.op(op, is_comparison=True)(str(node.high)))
         return and_(*conds)
 
-    # 3. identities: the primary one from user_id/connection, linked ones from the terms
+    # 3. identities.isSocial: the primary identity's follows from its provider
 
     def identity(self, sub: str, node: Term | Range) -> ColumnElement[bool]:
-        user_id = UserRow.user_id
-        if self.pg:
-            provider = func.split_part(user_id, "|", 1)
+        if sub != "isSocial" or not isinstance(node, Term):
+            raise AssertionError(node)  # the other identities.* fields are terms
+        # Ranges of user_id ("{provider}|…"), so that the primary key serves each side.
+        local = [f"{p}|" for p in sorted(_NOT_SOCIAL)]
+        if node.value:  # the gaps between the local providers' ranges
+            highs = [successor(p) for p in local]
+            bounds = zip([None, *highs], [*local, None], strict=True)
+            primary = or_(*(self.between(UserRow.user_id, lo, hi) for lo, hi in bounds))
         else:
-            provider = func.substr(user_id, 1, func.instr(user_id, "|") - 1)
-        exact = isinstance(node, Term) and node.kind is TermKind.EXACT
-        value = node.value if isinstance(node, Term) else None
-        primary: ColumnElement[bool]
-        if sub == "isSocial":
-            social = provider.not_in(sorted(_NOT_SOCIAL))
-            primary = social if value else not_(social)
-        elif sub == "connection":
-            primary = self.string(UserRow.connection, node, folded=False)
-        elif sub == "provider" and exact and "|" not in str(value):
-            primary = self.prefix(user_id, f"{value}|")  # ix_users_user_id_pattern / the PK
-        else:
-            primary = self.string(provider, node, folded=False)
+            primary = or_(*(self.prefix(UserRow.user_id, p) for p in local))
         # Linked identities are few: a list of user_ids, so that each side of the OR is an
         # index lookup (SQLite's multi-index OR).
-        return or_(primary, in_terms(condition(f"identities.{sub}", node, pg=self.pg)))
+        return or_(primary, in_terms(condition("identities.isSocial", node, pg=self.pg)))
+
+    def between(self, key: Any, low: str | None, high: str | None) -> ColumnElement[bool]:
+        """low <= key < high in code-point order (None: open)."""
+        ge, lt = ("~>=~", "~<~") if self.pg else (">=", "<")
+        conds = []
+        if low is not None:
+            conds.append(key.op(ge, is_comparison=True)(low))
+        if high is not None:
+            conds.append(key.op(lt, is_comparison=True)(high))
+        return and_(*conds)
 
     # 4. the order of a page
 

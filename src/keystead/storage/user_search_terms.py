@@ -53,12 +53,13 @@ _T = UserSearchTermRow
 
 
 def terms_of(row: UserRow) -> list[dict[str, str]]:
+    provider, _, local_id = row.user_id.partition("|")
+    primary = {"connection": row.connection, "provider": provider, "user_id": local_id}
     terms = user_terms(
         email=row.email,
         app_metadata=row.app_metadata,
         user_metadata=row.user_metadata,
-        identity_user_id=row.user_id.partition("|")[2],
-        linked_identities=row.linked_identities or (),
+        identities=[primary, *(row.linked_identities or ())],
     )
     return [{"user_id": row.user_id, "path": p, "value": v} for p, v in sorted(terms)]
 

@@ -23,7 +23,7 @@ from keystead.core.clock import Clock
 from keystead.core.sealing import Sealer
 from keystead.errors import AlreadyExists, RecordNotFound
 from keystead.storage.models import ClientRow, DeviceCredentialRow, RefreshTokenRow
-from keystead.storage.repositories._common import delete_row
+from keystead.storage.repositories._common import delete_row, flush
 from keystead.storage.repositories.refresh_tokens import SqlRefreshTokens
 
 NOT_FOUND: Final = "The device credential does not exist."
@@ -74,16 +74,12 @@ class SqlDeviceCredentials:
     async def create_public_key(
         self, *, user_id: str, client_id: str, device_name: str, device_id: str, value: str
     ) -> DeviceCredential:
-        """One public key per (user, client, device); AlreadyExists otherwise."""
-        existing = await self.session.scalar(
-            select(_D.id).where(
-                _D.user_id == user_id,
-                _D.client_id == client_id,
-                _D.device_id == device_id,
-                _D.type == PUBLIC_KEY,
-            )
-        )
-        if existing is not None:
+        """One public key per (user, client, device); AlreadyExists otherwise.
+
+        The read answers the usual case and leaves the transaction usable; the unique index
+        ix_device_credentials_user_client_device settles two requests racing past it.
+        """
+        if await self._public_key_id(user_id, client_id, device_id) is not None:
             raise AlreadyExists(DUPLICATE)
         row = _D(
             id=new_device_credential_id(),
@@ -96,8 +92,18 @@ class SqlDeviceCredentials:
             created_at=self.clock.now(),
         )
         self.session.add(row)
-        await self.session.flush()
+        await flush(self.session, DUPLICATE)
         return _public_key(row)
+
+    async def _public_key_id(self, user_id: str, client_id: str, device_id: str) -> str | None:
+        return await self.session.scalar(
+            select(_D.id).where(
+                _D.user_id == user_id,
+                _D.client_id == client_id,
+                _D.device_id == device_id,
+                _D.type == PUBLIC_KEY,
+            )
+        )
 
     # --- both kinds -----------------------------------------------------------------------------
 

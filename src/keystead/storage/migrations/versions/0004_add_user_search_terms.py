@@ -17,6 +17,7 @@ deleted first, keeping the oldest of each.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,6 +37,7 @@ BATCH = 5000
 USERS = sa.table(
     "users",
     sa.column("user_id", sa.String()),
+    sa.column("connection", sa.String()),
     sa.column("email", sa.String()),
     sa.column("app_metadata", JSON_DOC),
     sa.column("user_metadata", JSON_DOC),
@@ -105,13 +107,18 @@ def _fill_terms() -> None:
                 email=row.email,
                 app_metadata=row.app_metadata,
                 user_metadata=row.user_metadata,
-                identity_user_id=row.user_id.partition("|")[2],
-                linked_identities=row.linked_identities or (),
+                identities=[_primary(row), *(row.linked_identities or ())],
             )
         ]
         if terms:
             bind.execute(TERMS.insert(), terms)
         after = rows[-1].user_id
+
+
+def _primary(row: sa.Row[Any]) -> dict[str, str]:
+    """The primary identity, as storage/user_search_terms.py derives it from the row."""
+    provider, _, local_id = row.user_id.partition("|")
+    return {"connection": row.connection, "provider": provider, "user_id": local_id}
 
 
 def _delete_duplicate_public_keys() -> None:
