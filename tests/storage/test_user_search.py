@@ -182,9 +182,9 @@ async def test_no_query_lists_everyone_oldest_first(users: AsyncSession) -> None
 @pytest.fixture(params=["page only", "with total", "many matches"])
 def totals(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """include_totals or not; "many matches" (a cap of 0) sends SQLite down the index walk
-    it takes past TOTAL_CAP matches instead of sorting the few it found."""
+    it takes past SORT_CAP matches instead of sorting the few it found."""
     if request.param == "many matches":
-        monkeypatch.setattr(user_search, "TOTAL_CAP", 0)
+        monkeypatch.setattr(user_search, "SORT_CAP", 0)
     return request.param != "page only"
 
 
