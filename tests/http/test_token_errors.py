@@ -227,7 +227,7 @@ CLIENT_AUTH_CASES: list[tuple[str, dict[str, str], dict[str, str], int, Any, boo
         },
         {},
         401,
-        UNAUTHORIZED,  # a forged assertion, and the client has no key registered anyway
+        {"error": "invalid_client", "error_description": "Client assertions are not supported"},
         False,
     ),
 ]
