@@ -227,7 +227,7 @@ CLIENT_AUTH_CASES: list[tuple[str, dict[str, str], dict[str, str], int, Any, boo
         },
         {},
         401,
-        {"error": "invalid_client", "error_description": "Client assertions are not supported"},
+        UNAUTHORIZED,  # a forged assertion, and the client has no key registered anyway
         False,
     ),
 ]
