@@ -26,7 +26,6 @@ from keystead.oauth.issue import (
     user_token_plan,
 )
 from keystead.storage.repositories.codes import SqlCodes
-from keystead.storage.user_reads import find_user
 
 INVALID_CODE: Final = "Invalid authorization code"  # contract §3.9
 
@@ -62,7 +61,7 @@ class AuthorizationCodeGrant:
         if code.code_challenge is None and requires_pkce(ctx.client):
             raise InvalidGrant(VERIFY_FAILED, detail="public client's code without a challenge")
         verify_code_verifier(verifier, code.code_challenge, code.code_challenge_method)
-        user = await find_user(ctx.state.engine, code.user_id)  # no session: cheaper
+        user = await ctx.repos.users.find(code.user_id)
         if user is None:
             raise InvalidGrant(INVALID_CODE, detail="the user no longer exists")
         if user.blocked:

@@ -39,7 +39,6 @@ from keystead.oauth.issue import (
     user_permissions,
     user_token_plan,
 )
-from keystead.storage.user_reads import find_user
 
 MAX_TOKEN = 512  # ours are 43 characters; anything much longer is not worth hashing
 
@@ -103,7 +102,7 @@ class RefreshTokenGrant:
         self, ctx: TokenContext, token: str, stored: RefreshToken, requested: Any
     ) -> TokenPlan | None:
         """The new answer; None when a concurrent request rotated the token first."""
-        user = await find_user(ctx.state.engine, stored.user_id)  # no session: cheaper
+        user = await ctx.repos.users.find(stored.user_id)
         if user is None:
             raise _invalid("the user no longer exists")
         if user.blocked:
