@@ -81,7 +81,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # No busy_timeout here: storage/sqlite_inline.py makes calls on the event loop with none,
+    # and waits for a busy database in a worker thread (a wait on the loop would stall it).
     cursor.close()
 
 
