@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +15,7 @@ from starlette.routing import BaseRoute
 from keystead.core.clock import Clock, SystemClock
 from keystead.core.sealing import Sealer
 from keystead.deps import AppState
+from keystead.housekeeping import purge_periodically
 from keystead.http.errors import HANDLERS
 from keystead.http.limits import BodySizeLimit
 from keystead.management.routes import routes as management_routes
@@ -58,9 +61,13 @@ def create_app(
         state.keys = await load_keyring(state)
         await ratelimit_wiring.start(state)  # after seeding: reads the tenant's rateLimits
         log_writer.start()
+        purge = asyncio.create_task(purge_periodically(state))  # expired codes, sessions …
         try:
             yield
         finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
             await ratelimit_wiring.stop(state)
             await log_writer.stop()
             await engine.dispose()

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from keystead.ratelimit import wiring
 from keystead.ratelimit.asgi import AuthenticationRateLimited, ManagementRateLimited
+from tests.conftest import ISSUER
 from tests.http import test_rate_limits as shared
-from tests.http.test_rate_limits import DETAIL, api_limits
+from tests.http.management_helpers import user_token
+from tests.http.test_rate_limits import ALICE, DETAIL, api_limits, rate_headers
 
 app = shared.app
 clock = shared.clock
@@ -74,3 +77,47 @@ async def test_a_default_applies_when_the_ip_rule_is_off(app: Any) -> None:
         shared.state_of(app), request("/userinfo"), api="authentication"
     )
     assert headers["x-ratelimit-limit"] == str(wiring.UNAUTHENTICATED_DEFAULT.burst)
+
+
+# --- through the endpoints ---------------------------------------------------------------------
+
+
+async def _get(app: Starlette, path: str, ip: str, token: str | None = None) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, client=(ip, 1234))
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER.rstrip("/")) as h:
+        return await h.get(path, headers=headers)
+
+
+@pytest.mark.parametrize("limits", [PER_IP])
+async def test_bad_tokens_on_the_management_api_are_limited_per_ip(app: Starlette) -> None:
+    path = f"/api/v2/users/{ALICE}"
+    first = await _get(app, path, "203.0.113.1", token="not-a-token")
+    assert first.status_code == 400 and rate_headers(first)[:2] == (2, 1)  # malformed: 400
+    assert (await _get(app, path, "203.0.113.1")).status_code == 401  # no token at all
+    refused = await _get(app, path, "203.0.113.1", token="not-a-token")
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "statusCode": 429,
+        "error": "Too Many Requests",
+        "message": DETAIL,
+        "errorCode": "too_many_requests",
+    }
+    assert rate_headers(refused)[:2] == (2, 0) and int(refused.headers["retry-after"]) > 0
+    # A valid token from the same IP, and bad tokens from another IP, are still served.
+    ok = await _get(app, path, "203.0.113.1", token=user_token(app, ALICE)["Authorization"][7:])
+    assert ok.status_code == 200
+    assert (await _get(app, path, "203.0.113.2")).status_code == 401
+
+
+@pytest.mark.parametrize("limits", [PER_IP])
+async def test_bad_tokens_on_userinfo_are_limited_per_ip(app: Starlette) -> None:
+    codes = [
+        (await _get(app, "/userinfo", "203.0.113.3", token="bad")).status_code for _ in range(3)
+    ]
+    assert codes == [401, 401, 429]
+    refused = await _get(app, "/userinfo", "203.0.113.3")
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "too_many_requests", "error_description": DETAIL}
+    assert refused.headers["cache-control"] == "no-store"
+    assert (await _get(app, "/userinfo", "203.0.113.4", token="bad")).status_code == 401

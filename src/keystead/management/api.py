@@ -36,7 +36,8 @@ from keystead.deps import AppState, get_state
 from keystead.errors import ApiError, StoreError
 from keystead.http.errors import on_api_error, on_store_error
 from keystead.management.auth import Token, authenticate
-from keystead.ratelimit.wiring import limit_management
+from keystead.ratelimit.asgi import ManagementRateLimited
+from keystead.ratelimit.wiring import limit_management, limit_unauthenticated
 
 PREFIX: Final = "/api/v2"
 
@@ -118,7 +119,13 @@ class ApiRoute(Route):
             caller = Caller(token.sub, token.client_id, token.scopes, decision, token.claims)
             response = await self.handler(request, caller)
         except ApiError as exc:
-            response = await render_error(request, exc)
+            error: ApiError = exc
+            if token is None:  # no valid bearer token: its IP's own bucket (ratelimit/wiring)
+                try:
+                    limits = await limit_unauthenticated(state, request, api="management")
+                except ManagementRateLimited as refused:
+                    error = refused
+            response = await render_error(request, error)
         except StoreError as exc:
             response = await on_store_error(request, exc)
         response.headers.update(limits)  # §12.1: on every response, errors included

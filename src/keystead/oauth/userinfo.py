@@ -37,7 +37,12 @@ from keystead.deps import AppState, get_state
 from keystead.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from keystead.http.errors import NO_STORE, oauth_error_response
 from keystead.oauth.params import FORM, JSON, read_params
-from keystead.ratelimit.wiring import expose_rate_limits, limit_authentication
+from keystead.ratelimit.asgi import AuthenticationRateLimited
+from keystead.ratelimit.wiring import (
+    expose_rate_limits,
+    limit_authentication,
+    limit_unauthenticated,
+)
 from keystead.storage.keys import verify_token
 from keystead.storage.user_reads import find_user
 
@@ -59,9 +64,11 @@ async def userinfo(request: Request) -> Response:
     origin = request.headers.get("origin")
     if request.method == "OPTIONS":
         return await _preflight(state, origin)
+    verified = False
     try:
         token = await _bearer_token(request)
         claims = await _verify(state, token)
+        verified = True
         scopes = _scopes(claims)
         if OPENID not in scopes:
             raise InsufficientScope("The access token was not granted the openid scope")
@@ -72,7 +79,14 @@ async def userinfo(request: Request) -> Response:
             state, request, endpoint="userinfo", user_id=user.user_id, client_id=_azp(claims)
         )
     except OAuthError as exc:
-        return expose_rate_limits(await _error(state, exc, origin))
+        error: OAuthError = exc
+        anonymous: dict[str, str] = {}
+        if not verified:  # no valid bearer token: its IP's own bucket (ratelimit/wiring)
+            try:
+                anonymous = await limit_unauthenticated(state, request, api="authentication")
+            except AuthenticationRateLimited as refused:
+                error = refused
+        return expose_rate_limits(await _error(state, error, origin), anonymous)
     headers = {**NO_STORE, **limits}
     if origin:
         headers.update(VARY_ORIGIN)
