@@ -321,3 +321,51 @@ async def test_client_authentication_methods_for_patch_clients(http: Any, app: A
             f"Payload validation error: '{why}' on property client_authentication_methods."
         )
     await http.delete(f"{PATH}/{cred}", headers=admin(app))
+
+
+async def test_enabled_through_patch_clients_then_a_token_with_an_assertion(
+    http: Any, app: Any
+) -> None:
+    r = await http.post(PATH, json={"credential_type": "public_key", "pem": public_pem()},
+                        headers=admin(app))  # fmt: skip
+    cred = r.json()["id"]
+    methods = {"private_key_jwt": {"credentials": [{"id": cred}]}}
+    patch = {"token_endpoint_auth_method": None, "client_authentication_methods": methods}
+    client_path = f"/api/v2/clients/{WEB}"
+    try:
+        # the field needs its own scope (§8.3 item 4)
+        r = await http.patch(client_path, json=patch, headers=admin(app, "update:clients"))
+        assert r.status_code == 403, r.text
+        writer = admin(app, "update:clients update:client_credentials")
+        r = await http.patch(client_path, json=patch, headers=writer)
+        assert r.status_code == 200, r.text
+        r = await http.get(client_path, headers=admin(app, "read:clients read:client_keys"))
+        shown = r.json()
+        assert shown["client_authentication_methods"] == methods
+        assert "token_endpoint_auth_method" not in shown
+        check_oas(r, "get", "/clients/{id}")
+
+        grant = {
+            "grant_type": "client_credentials",
+            "audience": ISSUER + "api/v2/",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(),
+        }
+        r = await http.post("/oauth/token", data=grant)
+        # authenticated by the assertion (a bad one is 401); a web client may not use this grant
+        assert r.status_code == 403 and r.json()["error"] == "unauthorized_client", r.text
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        r = await http.post("/oauth/token", data={**grant, "client_assertion": assertion(other)})
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+        secret = {"grant_type": "client_credentials", "audience": ISSUER + "api/v2/",
+                  "client_id": WEB, "client_secret": SECRET}  # fmt: skip
+        r = await http.post("/oauth/token", data=secret)
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+        off = {"client_authentication_methods": None}
+        r = await http.patch(client_path, json=off, headers=writer)
+        assert r.status_code == 200 and "client_authentication_methods" not in r.json()
+        assert r.json()["token_endpoint_auth_method"] == "client_secret_post"
+    finally:
+        await enable(app, None)
+        await http.delete(f"{PATH}/{cred}", headers=admin(app))

@@ -22,11 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keystead.core import policy
+from keystead.core.client_credentials import METHODS_KEY
 from keystead.core.clients import Client
 from keystead.deps import get_state
 from keystead.errors import BadRequest, Forbidden, NotFound, RecordNotFound
 from keystead.management.api import Caller, json_response
 from keystead.management.bodies import read_body
+from keystead.management.client_credentials import apply_authentication_methods
 from keystead.management.params import Projection, parse_bool, parse_page, parse_projection
 from keystead.management.schemas import read_patch, refuse_unsupported
 from keystead.management.schemas.audit import record_change
@@ -85,6 +87,9 @@ def client_json(client: Client) -> dict[str, Any]:
     for name in sorted(STORED | {"self_service"}):  # self_service: Keystead's (issue 6)
         if name in client.extra:
             out[name] = client.extra[name]
+    if METHODS_KEY in client.extra:  # private_key_jwt: no secret method to show
+        out[METHODS_KEY] = client.extra[METHODS_KEY]
+        del out["token_endpoint_auth_method"]
     if client.client_secret is not None:
         out["client_secret"] = client.client_secret
     return out
@@ -165,13 +170,15 @@ async def create_client(request: Request, caller: Caller) -> Response:
 async def update_client(request: Request, caller: Caller) -> Response:
     body = await read_patch(request, UPDATE_CLIENT_BODY)
     _check_field_scopes(body, caller)
-    refuse_unsupported(body, UNSUPPORTED)
+    refuse_unsupported(body, UNSUPPORTED - {METHODS_KEY})  # PATCH enables private_key_jwt
     state = get_state(request)
     async with state.transaction() as session:
         repos = state.repos(session)
         await _check_changeable(session, request)
         base = await _find(repos, request, reveal=True)
         changed = _with_self_service(build_client(base, body), body)
+        if METHODS_KEY in body:
+            changed = apply_authentication_methods(changed, body[METHODS_KEY])
         secret = body.get("client_secret")
         if secret is not None and changed.is_public:
             raise BadRequest(PUBLIC_HAS_NO_SECRET)

@@ -74,7 +74,11 @@ def _auth_method(base: Client | None, body: dict[str, Any], app_type: str) -> st
     public_type = app_type in PUBLIC_APP_TYPES
     if "token_endpoint_auth_method" in body:
         method = body["token_endpoint_auth_method"]
-        if method is None:  # Auth0: null means private_key_jwt credentials instead
+        if method is None and body.get("client_authentication_methods"):
+            # Auth0: null with credentials enabled means private_key_jwt; the secret method is
+            # kept underneath, unused while credentials are enabled.
+            method = base.token_endpoint_auth_method if base else "client_secret_post"
+        elif method is None:
             raise BadRequest(
                 "token_endpoint_auth_method null (private_key_jwt) is not supported.",
                 error_code="operation_not_supported",
