@@ -536,3 +536,18 @@ async def test_a_linked_database_account_keeps_its_password_through_unlinking(
     assert restored.identities[0].connection == "other-db"
     after = await get_user(app, primary.user_id)
     assert after is not None and after.password_hash == "primary-hash"
+
+
+async def test_an_address_held_by_a_linked_database_identity_stays_taken(
+    app: Any, http: Any
+) -> None:
+    primary = await a_user(app)
+    secondary = await a_user(app, password_hash="$argon2id$v=19$m=65536,t=3,p=4$x$y")
+    local = secondary.user_id.split("|", 1)[1]
+    body = {"provider": "auth0", "user_id": local}
+    r = await http.post(path(primary.user_id), json=body, headers=admin(app))
+    assert r.status_code == 201, r.text
+    # the secondary still logs in with its address, so nobody may take it (§9.6)
+    new = {"connection": DB, "email": secondary.email, "password": "Another-Passw0rd!"}
+    r = await http.post("/api/v2/users", json=new, headers=admin(app, "create:users"))
+    check_error(r, 409, "The user already exists.", "auth0_idp_error")

@@ -226,3 +226,25 @@ async def test_re13_concurrent_signups_make_one_account(
     statuses = await asyncio.gather(*(one(e) for e in emails))
     assert sorted(statuses) == [303, 400, 400, 400]
     assert [row.email for row in await users(state)] == ["dup@example.com"]
+
+
+async def test_an_address_held_by_a_linked_identity_is_refused(
+    http: httpx.AsyncClient, state: AppState, spa: Client
+) -> None:
+    from keystead.core import linking
+    from keystead.core.users import User
+
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        primary = await repos.users.create(
+            User(user_id="", email="primary@example.com"), connection=DATABASE_CONNECTION
+        )
+        secondary = await repos.users.create(
+            User(user_id="", email=NEW_EMAIL, password_hash="h"), connection=DATABASE_CONNECTION
+        )
+        await repos.users.delete(secondary.user_id)
+        await repos.users.update(linking.link(primary, secondary))
+    r = await sign_up(http, email=NEW_EMAIL)
+    assert r.status_code == 400
+    assert "The user already exists." in r.text
+    assert len(await users(state)) == 1  # the primary only

@@ -43,6 +43,7 @@ from keystead.management.params import (
 )
 from keystead.management.serialize import user_json, users_json
 from keystead.self_service import profile_policy
+from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.models import UserRow
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.sessions import SqlLoginSessions
@@ -172,6 +173,9 @@ async def create_user(request: Request, caller: Caller) -> Response:
             password_hash=password_hash,
         )
         try:
+            # A linked secondary identity still logs in with its address (§9.6): it stays taken.
+            if email and await SqlLoginRecords(session).linked_login(connection.name, email):
+                raise AlreadyExists("address held by a linked identity")
             created = await repos.users.create(user, connection=connection.name)
         except AlreadyExists:
             raise Conflict("The user already exists.", error_code="auth0_idp_error") from None

@@ -24,6 +24,7 @@ from keystead.oauth.responses import error_response
 from keystead.ratelimit.asgi import AuthenticationRateLimited
 from keystead.ratelimit.protection import signup_buckets
 from keystead.ratelimit.wiring import limit_authentication, policy_of
+from keystead.storage.login_records import SqlLoginRecords
 from keystead.web.csrf import csrf_token, csrf_valid
 from keystead.web.login import (
     MAX_IDENTIFIER,
@@ -134,6 +135,9 @@ async def signup_submit(request: Request) -> Response:
     password_hash = await run_in_threadpool(hash_password, password)
     try:
         async with state.transaction() as session:
+            # A linked secondary identity still logs in with its address (§9.6): it stays taken.
+            if await SqlLoginRecords(session).linked_login(req.connection.name, email):
+                raise AlreadyExists("address held by a linked identity")
             user = await state.repos(session).users.create(
                 User(
                     user_id="",
