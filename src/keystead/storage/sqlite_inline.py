@@ -104,6 +104,10 @@ class Connection:
         await cursor.execute(sql, parameters)
         return cursor
 
+    async def fetchone(self, sql: str, parameters: Any = ()) -> Any:
+        """One statement and its first row (storage/user_reads.py's direct read)."""
+        return await self.call(lambda: self._live.execute(sql, parameters).fetchone())
+
     async def commit(self) -> None:
         await self.call(self._live.commit)
 
