@@ -12,7 +12,7 @@
          PostgreSQL: the user_ids of up to SORT_CAP + 1 matches, unordered; if that is all,
          the page is sorted from those (ANY(ids)), else the planner picks its walk. Each
          search is planned for its own values (a generic plan cannot see that a value is
-         rare), without JIT and without parallel workers
+         rare), without JIT, parallel workers or merge joins
       4. the user_ids of the first offset + limit matches in sort order (ORDER BY key,
          user_id; nulls last, in two parts)
       5. the page's rows by primary key; the total, counted no further than TOTAL_CAP
@@ -42,23 +42,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keystead.core.search import Node, normalise, parse
+from keystead.core.search import And, Node, Not, Or, Term, TermKind, normalise, parse
 from keystead.core.users import User
 from keystead.errors import BadRequest
 from keystead.storage.models import UserRow
 from keystead.storage.repositories.users import to_user
-from keystead.storage.user_search_sql import NULLABLE, SearchSql, driver, tiebreak
+from keystead.storage.user_search_sql import NULLABLE, SearchSql, driver, term_path, tiebreak
 from keystead.storage.user_search_terms import driving_alias
 
 # Totals are exact up to here and then say TOTAL_CAP: Auth0 serves only the first 1000 results
 # of a search, and counting every match of a broad query would read the whole table.
 TOTAL_CAP: Final = 1000
-# SQLite sorts up to this many matches (their rowids from the probe) rather than walk the sort
-# index: at 5000 in 10^6 a page of 50 would walk 10^4 rows, more than fetching them costs.
-SORT_CAP: Final = 5000
+# Up to this many matches (the probe's rowids or user_ids), a page is sorted from them alone;
+# past it, the sort index is walked. 5000 was measured too: the probe of a common value then
+# costs more than the walks it saves.
+SORT_CAP: Final = TOTAL_CAP
 _PG_SETTINGS: Final = (
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-    " set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
+    " set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('enable_mergejoin', 'off', true), set_config('enable_seqscan', :seqscan, true)"
 )
 SORT_FIELDS: Final = frozenset(
     {"user_id", "email", "email_verified", "username", "phone_number", "name", "nickname",
@@ -97,8 +99,13 @@ async def search_users(
     if search.sql.pg:
         # A prepared statement's generic plan cannot see which value is rare (a term, a
         # prefix): plan each search for its values. JIT compiles for longer than these run;
-        # parallel workers walking a sort index for a page of 50 cost 10x a single walk.
-        await session.execute(text(_PG_SETTINGS))
+        # parallel workers walking a sort index for a page of 50 cost 10x a single walk; a
+        # merge join of terms and users reads the users key from its start to the first
+        # match (`google-oauth2|…` sorts after 900,000 `auth0|…`) where a nested loop stops
+        # at the 1001st. A sequential scan only where no index can answer (suffixes): the
+        # planner takes one to find 1001 matches of a dense bare term, 2.5x a bitmap's time.
+        seqscan = "on" if node is not None and _needs_scan(node) else "off"
+        await session.execute(text(_PG_SETTINGS), {"seqscan": seqscan})
     where = search.sql.where(node) if node is not None else true()
     matches = None
     if not search.sql.pg:
@@ -209,6 +216,18 @@ async def _by_id(session: AsyncSession, ids: list[str]) -> list[UserRow]:
         for row in await session.scalars(select(UserRow).where(UserRow.user_id.in_(ids)))
     }
     return [found[i] for i in ids if i in found]
+
+
+def _needs_scan(node: Node) -> bool:
+    """The query tests a suffix or infix of a users column, which no index holds."""
+    match node:
+        case And(children=cs) | Or(children=cs):
+            return any(_needs_scan(c) for c in cs)
+        case Not(child=c):
+            return _needs_scan(c)
+        case Term(kind=TermKind.SUFFIX | TermKind.CONTAINS):
+            return term_path(node) is None
+    return False
 
 
 def _sort(sort: str | tuple[str, bool] | None) -> tuple[str, bool]:
