@@ -226,6 +226,10 @@ def queries(samples: dict[str, list[str]]) -> list[Query]:
         ("blocked:true", fixed("blocked:true"), None),
         ('identities.connection:"github"', fixed('identities.connection:"github"'), None),
         ("identities.provider:google-oauth2", fixed("identities.provider:google-oauth2"), None),
+        ("identities.user_id exact", pick("identity", 'identities.user_id:"{}"'), None),
+        ("app_metadata.plan prefix", fixed("app_metadata.plan:ent*"), None),
+        ("_exists_:app_metadata.roles", fixed("_exists_:app_metadata.roles"), None),
+        ("name suffix (no index)", fixed("name:*berg"), None),
         ("all, sort created_at:-1", fixed(None), "created_at:-1"),
         ("all, sort name:1", fixed(None), "name:1"),
         ("all, sort last_login:-1", fixed(None), "last_login:-1"),
@@ -241,6 +245,7 @@ def sample_values(n: int) -> dict[str, list[str]]:
     return {
         "email": [r[2] for r in picks],
         "user_id": [r[0] for r in picks],
+        "identity": [r[0].partition("|")[2] for r in picks],
         "domain": [f"company{rng.randrange(5000)}.com" for _ in range(200)],
         "email_prefix": [r[2][:6] for r in picks],
         "name_prefix": [r[8][:3] for r in picks],
