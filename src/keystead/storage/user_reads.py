@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, Table, bindparam, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from keystead.core.users import User
@@ -71,21 +71,42 @@ def _plan(dialect: Dialect) -> _Plan:
 
 
 async def find_user(engine: AsyncEngine, user_id: str) -> User | None:
-    dialect = engine.dialect
-    if dialect.name not in ("sqlite", "postgresql"):
+    """The user, read on a connection of its own (outside any transaction)."""
+    if engine.dialect.name not in ("sqlite", "postgresql"):
         return await _find_with_core(engine, user_id)
-    plan = _plan(dialect)
     fairy = await engine.raw_connection()
     try:
-        driver = fairy.driver_connection
-        if isinstance(driver, sqlite_inline.Connection):
-            row = await driver.fetchone(plan.sql, (user_id,))
-        elif dialect.name == "postgresql":
-            row = await driver.fetchrow(plan.sql, user_id)  # type: ignore[union-attr]
-        else:  # another SQLite driver (aiosqlite): no inline calls
-            return await _find_with_core(engine, user_id)
+        found = await _fetch(fairy.driver_connection, engine.dialect, user_id)
     finally:
         await greenlet_spawn(fairy.close)  # back to the pool (its reset may need the loop)
+    if found is _UNSUPPORTED:
+        return await _find_with_core(engine, user_id)
+    return cast(User | None, found)
+
+
+async def find_user_in(session: AsyncSession, user_id: str) -> User | None:
+    """The user, read on the session's own connection (inside its transaction): a request
+    that holds a connection must not wait for a second one from a pool others may have emptied."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    found = await _fetch(raw.driver_connection, conn.dialect, user_id)
+    if found is _UNSUPPORTED:
+        row = (await conn.execute(_BY_ID, {"user_id": user_id})).first()
+        return to_user(cast(Any, row)) if row is not None else None
+    return cast(User | None, found)
+
+
+_UNSUPPORTED = object()
+
+
+async def _fetch(driver: Any, dialect: Dialect, user_id: str) -> object:
+    plan = _plan(dialect)
+    if isinstance(driver, sqlite_inline.Connection):
+        row = await driver.fetchone(plan.sql, (user_id,))
+    elif dialect.name == "postgresql":
+        row = await driver.fetchrow(plan.sql, user_id)
+    else:  # another SQLite driver (aiosqlite): no inline calls
+        return _UNSUPPORTED
     if row is None:
         return None
     values = {

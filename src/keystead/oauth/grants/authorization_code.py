@@ -26,6 +26,7 @@ from keystead.oauth.issue import (
     user_token_plan,
 )
 from keystead.storage.repositories.codes import SqlCodes
+from keystead.storage.user_reads import find_user_in
 
 INVALID_CODE: Final = "Invalid authorization code"  # contract §3.9
 
@@ -61,7 +62,7 @@ class AuthorizationCodeGrant:
         if code.code_challenge is None and requires_pkce(ctx.client):
             raise InvalidGrant(VERIFY_FAILED, detail="public client's code without a challenge")
         verify_code_verifier(verifier, code.code_challenge, code.code_challenge_method)
-        user = await ctx.repos.users.find(code.user_id)
+        user = await find_user_in(ctx.session, code.user_id)
         if user is None:
             raise InvalidGrant(INVALID_CODE, detail="the user no longer exists")
         if user.blocked:

@@ -39,6 +39,7 @@ from keystead.oauth.issue import (
     user_permissions,
     user_token_plan,
 )
+from keystead.storage.user_reads import find_user_in
 
 MAX_TOKEN = 512  # ours are 43 characters; anything much longer is not worth hashing
 
@@ -102,7 +103,7 @@ class RefreshTokenGrant:
         self, ctx: TokenContext, token: str, stored: RefreshToken, requested: Any
     ) -> TokenPlan | None:
         """The new answer; None when a concurrent request rotated the token first."""
-        user = await ctx.repos.users.find(stored.user_id)
+        user = await find_user_in(ctx.session, stored.user_id)
         if user is None:
             raise _invalid("the user no longer exists")
         if user.blocked:

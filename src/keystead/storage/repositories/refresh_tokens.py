@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from keystead.errors import ConfigError
 from keystead.storage.models import RefreshTokenRow
 
 _T = RefreshTokenRow
+_TABLE = cast(Table, RefreshTokenRow.__table__)
 
 
 def _to_core(row: RefreshTokenRow, result: bytes | None) -> RefreshToken:
@@ -68,9 +70,14 @@ class SqlRefreshTokens:
             return b""
 
     async def find(self, token: str) -> RefreshToken | None:
-        # populate_existing: a re-read after a lost compare-and-set must see the winner's write.
-        row = await self.session.get(RefreshTokenRow, token_digest(token), populate_existing=True)
-        return _to_core(row, self._open(row.rotation_result)) if row else None
+        # Core on the session's connection: no identity map, so a re-read after a lost
+        # compare-and-set sees the winner's write, and no ORM cost on the token endpoint.
+        conn = await self.session.connection()
+        found = await conn.execute(
+            select(_TABLE).where(_TABLE.c.token_digest == token_digest(token))
+        )
+        row = found.first()
+        return _to_core(cast(Any, row), self._open(row.rotation_result)) if row else None
 
     async def create(self, token: str, new: NewRefreshToken) -> RefreshToken:
         params: dict[str, Any] = {"scope": list(new.scope), "auth_time": int(new.auth_time)}
@@ -81,20 +88,24 @@ class SqlRefreshTokens:
         ):
             if value is not None:
                 params[name] = value
-        row = RefreshTokenRow(
-            token_digest=token_digest(token),
-            id=secrets.token_hex(16),
-            family_id=new.family_id,
-            client_id=new.client_id,
-            user_id=new.user_id,
-            params=params,
-            created_at=self.clock.now(),
-            family_expires_at=new.family_expires_at,
-            idle_expires_at=new.idle_expires_at,
-            device_name=new.device_name,
-        )
-        self.session.add(row)  # flushed with the request's other writes at commit
-        return _to_core(row, None)
+        values: dict[str, Any] = {
+            "token_digest": token_digest(token),
+            "id": secrets.token_hex(16),
+            "family_id": new.family_id,
+            "client_id": new.client_id,
+            "user_id": new.user_id,
+            "params": params,
+            "created_at": self.clock.now(),
+            "family_expires_at": new.family_expires_at,
+            "idle_expires_at": new.idle_expires_at,
+            "device_name": new.device_name,
+            "rotated_at": None,
+            "revoked_at": None,
+            "rotation_result": None,
+        }
+        conn = await self.session.connection()
+        await conn.execute(insert(_TABLE).values(**values))
+        return _to_core(cast(Any, SimpleNamespace(**values)), None)
 
     async def rotate(self, token: str, *, now: float, result: bytes | None) -> bool:
         outcome = await self.session.execute(
