@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, select, update
+from sqlalchemy import CursorResult, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.clock import Clock
@@ -19,6 +19,17 @@ from keystead.core.tokens import new_opaque_token, token_digest
 from keystead.storage.models import AuthorizationCodeRow
 
 _TABLE = cast(Table, AuthorizationCodeRow.__table__)
+# Built once: constructing a statement per request costs more than running it.
+_REDEEM = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.code_digest == bindparam("digest"),
+        _TABLE.c.used_at.is_(None),
+        _TABLE.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"))
+)
+_BY_DIGEST = select(_TABLE).where(_TABLE.c.code_digest == bindparam("digest"))
 # Issued codes are 43 characters; a longer "code" is not one of ours and is not hashed.
 _MAX_CODE = 100
 
@@ -83,21 +94,10 @@ class SqlCodes:
             return ConsumeResult(None)
         digest = token_digest(code)
         now = self.clock.now()
-        result = await self.session.execute(
-            update(AuthorizationCodeRow)
-            .where(
-                AuthorizationCodeRow.code_digest == digest,
-                AuthorizationCodeRow.used_at.is_(None),
-                AuthorizationCodeRow.expires_at > now,
-            )
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        won = isinstance(result, CursorResult) and result.rowcount == 1
         conn = await self.session.connection()  # Core: the token endpoint pays no ORM cost
-        row = cast(
-            Any, (await conn.execute(select(_TABLE).where(_TABLE.c.code_digest == digest))).first()
-        )
+        result = await conn.execute(_REDEEM, {"digest": digest, "now": now})
+        won = isinstance(result, CursorResult) and result.rowcount == 1
+        row = cast(Any, (await conn.execute(_BY_DIGEST, {"digest": digest})).first())
         if row is None:
             return ConsumeResult(None)
         if won:

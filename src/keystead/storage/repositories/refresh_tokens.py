@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Executable, Table, bindparam, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +23,31 @@ from keystead.core.tokens import token_digest
 from keystead.errors import ConfigError
 from keystead.storage.models import RefreshTokenRow
 
-_T = RefreshTokenRow
 _TABLE = cast(Table, RefreshTokenRow.__table__)
+_C = _TABLE.c
+# Built once: constructing a statement per request costs more than running it.
+_BY_DIGEST = select(_TABLE).where(_C.token_digest == bindparam("digest"))
+_INSERT = insert(_TABLE)
+_ROTATE = (
+    update(_TABLE)
+    .where(_C.token_digest == bindparam("digest"), _C.rotated_at.is_(None), _C.revoked_at.is_(None))
+    .values(rotated_at=bindparam("at"), rotation_result=bindparam("result"))
+)
+_TOUCH = (
+    update(_TABLE)
+    .where(_C.token_digest == bindparam("digest"), _C.revoked_at.is_(None))
+    .values(idle_expires_at=bindparam("idle"))
+)
+_CLEAR_RESULT = (
+    update(_TABLE)
+    .where(_C.id == bindparam("token_id"), _C.rotation_result.is_not(None))
+    .values(rotation_result=None)
+)
+_REVOKE_FAMILY = (
+    update(_TABLE)
+    .where(_C.family_id == bindparam("family"), _C.revoked_at.is_(None))
+    .values(revoked_at=bindparam("at"), rotation_result=None)
+)
 
 
 def _to_core(row: RefreshTokenRow, result: bytes | None) -> RefreshToken:
@@ -72,11 +95,7 @@ class SqlRefreshTokens:
     async def find(self, token: str) -> RefreshToken | None:
         # Core on the session's connection: no identity map, so a re-read after a lost
         # compare-and-set sees the winner's write, and no ORM cost on the token endpoint.
-        conn = await self.session.connection()
-        found = await conn.execute(
-            select(_TABLE).where(_TABLE.c.token_digest == token_digest(token))
-        )
-        row = found.first()
+        row = (await self._execute(_BY_DIGEST, {"digest": token_digest(token)})).first()
         return _to_core(cast(Any, row), self._open(row.rotation_result)) if row else None
 
     async def create(self, token: str, new: NewRefreshToken) -> RefreshToken:
@@ -103,46 +122,24 @@ class SqlRefreshTokens:
             "revoked_at": None,
             "rotation_result": None,
         }
-        conn = await self.session.connection()
-        await conn.execute(insert(_TABLE).values(**values))
+        await self._execute(_INSERT, values)
         return _to_core(cast(Any, SimpleNamespace(**values)), None)
 
     async def rotate(self, token: str, *, now: float, result: bytes | None) -> bool:
-        outcome = await self.session.execute(
-            update(_T)
-            .where(
-                _T.token_digest == token_digest(token),
-                _T.rotated_at.is_(None),
-                _T.revoked_at.is_(None),
-            )
-            .values(
-                rotated_at=now, rotation_result=None if result is None else self.sealer.seal(result)
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return _rowcount(outcome) == 1
+        sealed = None if result is None else self.sealer.seal(result)
+        params = {"digest": token_digest(token), "at": now, "result": sealed}
+        return _rowcount(await self._execute(_ROTATE, params)) == 1
 
     async def touch(self, token: str, *, idle_expires_at: float) -> None:
-        await self.session.execute(
-            update(_T)
-            .where(_T.token_digest == token_digest(token), _T.revoked_at.is_(None))
-            .values(idle_expires_at=idle_expires_at)
-            .execution_options(synchronize_session=False)
-        )
+        await self._execute(_TOUCH, {"digest": token_digest(token), "idle": idle_expires_at})
 
     async def clear_result(self, token_id: str) -> None:
-        await self.session.execute(
-            update(_T)
-            .where(_T.id == token_id, _T.rotation_result.is_not(None))
-            .values(rotation_result=None)
-            .execution_options(synchronize_session=False)
-        )
+        await self._execute(_CLEAR_RESULT, {"token_id": token_id})
 
     async def revoke_family(self, family_id: str, *, now: float) -> int:
-        outcome = await self.session.execute(
-            update(_T)
-            .where(_T.family_id == family_id, _T.revoked_at.is_(None))
-            .values(revoked_at=now, rotation_result=None)
-            .execution_options(synchronize_session=False)
-        )
-        return _rowcount(outcome)
+        return _rowcount(await self._execute(_REVOKE_FAMILY, {"family": family_id, "at": now}))
+
+    async def _execute(self, statement: Executable, params: dict[str, Any]) -> Any:
+        # Core on the session's connection, inside its transaction: no ORM cost.
+        conn = await self.session.connection()
+        return await conn.execute(statement, params)
