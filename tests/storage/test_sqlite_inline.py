@@ -1,0 +1,102 @@
+"""The in-place SQLite driver: calls run on the event loop, a write that meets another process's
+lock waits without blocking the loop and succeeds once the lock is free, and gives up with
+SQLite's own error when the lock stays taken."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from keystead.storage import sqlite_inline
+from keystead.storage.db import create_engine
+
+
+def _locker(path: Path, hold: float, locked: threading.Event) -> None:
+    """Another process's writer, stood in for by a thread with its own connection."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO t VALUES ('other')")
+    locked.set()
+    time.sleep(hold)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+async def _engine_on(path: Path):  # type: ignore[no-untyped-def]
+    engine = create_engine(f"sqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS t (v TEXT)"))
+    return engine
+
+
+async def test_a_write_waits_for_the_lock_without_blocking_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = await _engine_on(path)
+    locked = threading.Event()
+    other = threading.Thread(target=_locker, args=(path, 0.3, locked))
+    other.start()
+    locked.wait()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    running = asyncio.create_task(ticker())
+    try:
+        started = time.monotonic()
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES ('ours')"))
+        waited = time.monotonic() - started
+        async with engine.connect() as conn:
+            values = sorted((await conn.execute(text("SELECT v FROM t"))).scalars())
+    finally:
+        running.cancel()
+        other.join()
+        await engine.dispose()
+    assert values == ["other", "ours"]
+    assert waited > 0.2  # it did wait for the other writer (and not the full busy timeout)
+    assert ticks >= 10  # the loop kept running while the write waited
+
+
+async def test_a_lock_that_stays_taken_is_sqlites_busy_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_inline, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "db.sqlite"
+    engine = await _engine_on(path)
+    locked = threading.Event()
+    other = threading.Thread(target=_locker, args=(path, 1.0, locked))
+    other.start()
+    locked.wait()
+    try:
+        with pytest.raises(Exception, match="database is locked"):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES ('ours')"))
+    finally:
+        other.join()
+        await engine.dispose()
+
+
+async def test_reads_while_another_process_writes(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = await _engine_on(path)
+    locked = threading.Event()
+    other = threading.Thread(target=_locker, args=(path, 0.2, locked))
+    other.start()
+    locked.wait()
+    try:
+        async with engine.connect() as conn:  # WAL: a reader never waits for a writer
+            count = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
+        assert count == 0  # read before the other writer committed: it did not wait
+    finally:
+        other.join()
+        await engine.dispose()
