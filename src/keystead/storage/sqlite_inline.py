@@ -2,13 +2,14 @@
 
 SQLAlchemy's aiosqlite dialect runs every DB-API call (cursor, execute, fetch, close, commit) on
 the connection's own thread and waits for it: about five thread hand-overs per statement, which
-cost far more than the statement (an indexed read takes 20 to 40 µs in SQLite itself). This driver
-keeps aiosqlite's interface, so SQLAlchemy's adapter works unchanged, but makes each call on the
-event loop's thread, where it is quick:
+cost far more than the statement (an indexed read takes 20 to 40 µs in SQLite itself). This
+driver keeps aiosqlite's interface, so SQLAlchemy's adapter works unchanged, but makes each call
+on the event loop's thread, where it is quick:
 
     call with busy_timeout 0      → done (nearly always: WAL readers never wait)
-    SQLITE_BUSY (a writer holds   → the same call again in a worker thread, with the normal
-    the lock in another process)    busy timeout, so waiting never blocks the event loop
+    SQLITE_BUSY (a writer holds   → the same call again after an asyncio sleep of 0.2 ms,
+    the lock elsewhere)             doubling to 5 ms, for up to BUSY_TIMEOUT_MS; the loop
+                                    serves other requests meanwhile
 
 A statement refused with SQLITE_BUSY did not run, so repeating it is safe. A long statement (a
 search that scans) holds the event loop while it runs; PostgreSQL is the database for large
