@@ -8,10 +8,13 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keystead.storage import sqlite_inline
 from keystead.storage.db import create_engine
@@ -28,7 +31,20 @@ def _locker(path: Path, hold: float, locked: threading.Event) -> None:
     conn.close()
 
 
-async def _engine_on(path: Path):  # type: ignore[no-untyped-def]
+@contextmanager
+def other_writer(path: Path, hold: float) -> Iterator[None]:
+    """Inside the block another connection holds the write lock, for `hold` seconds."""
+    locked = threading.Event()
+    other = threading.Thread(target=_locker, args=(path, hold, locked))
+    other.start()
+    locked.wait()
+    try:
+        yield
+    finally:
+        other.join()
+
+
+async def _engine_on(path: Path) -> AsyncEngine:
     engine = create_engine(f"sqlite:///{path}")
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE IF NOT EXISTS t (v TEXT)"))
@@ -38,10 +54,6 @@ async def _engine_on(path: Path):  # type: ignore[no-untyped-def]
 async def test_a_write_waits_for_the_lock_without_blocking_the_loop(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     engine = await _engine_on(path)
-    locked = threading.Event()
-    other = threading.Thread(target=_locker, args=(path, 0.3, locked))
-    other.start()
-    locked.wait()
     ticks = 0
 
     async def ticker() -> None:
@@ -52,15 +64,15 @@ async def test_a_write_waits_for_the_lock_without_blocking_the_loop(tmp_path: Pa
 
     running = asyncio.create_task(ticker())
     try:
-        started = time.monotonic()
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO t VALUES ('ours')"))
-        waited = time.monotonic() - started
+        with other_writer(path, 0.3):
+            started = time.monotonic()
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES ('ours')"))
+            waited = time.monotonic() - started
         async with engine.connect() as conn:
             values = sorted((await conn.execute(text("SELECT v FROM t"))).scalars())
     finally:
         running.cancel()
-        other.join()
         await engine.dispose()
     assert values == ["other", "ours"]
     assert waited > 0.2  # it did wait for the other writer (and not the full busy timeout)
@@ -73,30 +85,21 @@ async def test_a_lock_that_stays_taken_is_sqlites_busy_error(
     monkeypatch.setattr(sqlite_inline, "BUSY_TIMEOUT_MS", 100)
     path = tmp_path / "db.sqlite"
     engine = await _engine_on(path)
-    locked = threading.Event()
-    other = threading.Thread(target=_locker, args=(path, 1.0, locked))
-    other.start()
-    locked.wait()
     try:
-        with pytest.raises(Exception, match="database is locked"):
+        with other_writer(path, 1.0), pytest.raises(Exception, match="database is locked"):
             async with engine.begin() as conn:
                 await conn.execute(text("INSERT INTO t VALUES ('ours')"))
     finally:
-        other.join()
         await engine.dispose()
 
 
 async def test_reads_while_another_process_writes(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     engine = await _engine_on(path)
-    locked = threading.Event()
-    other = threading.Thread(target=_locker, args=(path, 0.2, locked))
-    other.start()
-    locked.wait()
     try:
-        async with engine.connect() as conn:  # WAL: a reader never waits for a writer
-            count = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
+        with other_writer(path, 0.2):
+            async with engine.connect() as conn:  # WAL: a reader never waits for a writer
+                count = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
         assert count == 0  # read before the other writer committed: it did not wait
     finally:
-        other.join()
         await engine.dispose()
