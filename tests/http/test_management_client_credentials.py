@@ -369,3 +369,25 @@ async def test_enabled_through_patch_clients_then_a_token_with_an_assertion(
     finally:
         await enable(app, None)
         await http.delete(f"{PATH}/{cred}", headers=admin(app))
+
+
+async def test_a_replay_is_refused_by_another_worker_too(http: Any, app: Any) -> None:
+    from keystead.core.client_assertion import SEEN_JTIS
+
+    r = await http.post(PATH, json={"credential_type": "public_key", "pem": public_pem()},
+                        headers=admin(app))  # fmt: skip
+    cred = r.json()["id"]
+    await enable(app, [cred])
+    signed = assertion()
+    try:
+        r = await revoke(http, client_assertion_type=ASSERTION_TYPE, client_assertion=signed)
+        assert r.status_code == 200, r.text
+        SEEN_JTIS._seen.clear()  # another worker: this process's memory does not know the jti
+        r = await revoke(http, client_assertion_type=ASSERTION_TYPE, client_assertion=signed)
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+        SEEN_JTIS._seen.clear()
+        r = await revoke(http, client_assertion_type=ASSERTION_TYPE, client_assertion=assertion())
+        assert r.status_code == 200, r.text  # a fresh jti is fine
+    finally:
+        await enable(app, None)
+        await http.delete(f"{PATH}/{cred}", headers=admin(app))

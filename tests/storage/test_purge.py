@@ -23,6 +23,7 @@ from keystead.storage.models import (
 )
 from keystead.storage.purge import purge_expired
 from keystead.storage.repositories import Repositories
+from keystead.storage.repositories.used_assertions import use_assertion
 
 NOW = 2_000_000_000.0
 GRACE = 3600.0
@@ -182,6 +183,7 @@ async def test_nothing_to_purge(rows: Rows, session: AsyncSession) -> None:
         "refresh_tokens": 0,
         "refresh_token_results": 0,
         "user_blocks": 0,
+        "used_client_assertions": 0,
     }
     assert await session.scalar(select(func.count()).select_from(RefreshTokenRow)) == 0
 
@@ -189,3 +191,11 @@ async def test_nothing_to_purge(rows: Rows, session: AsyncSession) -> None:
 async def test_bad_arguments(session: AsyncSession) -> None:
     with pytest.raises(ValueError):
         await purge(session, batch=0)
+
+
+async def test_used_client_assertions_go_once_expired(rows: Rows, session: AsyncSession) -> None:
+    assert await use_assertion(session, "c1", "live", expires_at=NOW + 10, now=NOW)
+    assert await use_assertion(session, "c1", "dead", expires_at=NOW - 10, now=NOW - 60)
+    assert (await purge(session))["used_client_assertions"] == 1
+    assert not await use_assertion(session, "c1", "live", expires_at=NOW + 10, now=NOW)
+    assert await use_assertion(session, "c1", "dead", expires_at=NOW + 10, now=NOW)

@@ -7,7 +7,7 @@ Checked, each failure an InvalidClient whose detail (logged, never sent) names t
   2. the signature, with a key the client registered FOR that alg (the kid picks it if given)
   3. iss = sub = client_id; aud names the issuer or the token endpoint (string or array)
   4. exp required, not past, at most MAX_LIFETIME ahead; iat and nbf not in the future
-  5. jti required and single-use until exp (SeenJtis)
+  5. jti required and single-use until exp (SeenJtis here, the database across workers)
 
 Times allow LEEWAY seconds of clock skew either way (security case RE-07).
 """
@@ -41,8 +41,9 @@ def assertion_audiences(issuer: str) -> frozenset[str]:
 
 
 class SeenJtis:
-    """jti values already used, kept until their assertion expires. In this process only:
-    replicas do not share it, so behind several replicas a replay can reach another one."""
+    """jti values already used, kept until their assertion expires: this process's quick first
+    check. Workers and replicas share the database's record (oauth/client_auth.assertion_check,
+    storage/repositories/used_assertions.py), which refuses a replay wherever it arrives."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self._seen: dict[tuple[str, str], float] = {}

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import unquote_plus
 
 import jwt
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.client_assertion import (
     ASSERTION_TYPE,
@@ -31,10 +33,14 @@ from keystead.core.client_assertion import (
     assertion_audiences,
     verify_client_assertion,
 )
+from keystead.core.client_assertion import (
+    LEEWAY as ASSERTION_LEEWAY,
+)
 from keystead.core.client_credentials import enabled_credentials, uses_private_key_jwt
 from keystead.core.clients import Client
 from keystead.errors import InvalidClient, InvalidRequest
 from keystead.oauth.params import Params
+from keystead.storage.repositories.used_assertions import use_assertion
 
 MAX_CLIENT_ID = 64  # the column's size; longer ids cannot exist
 
@@ -53,13 +59,30 @@ class PresentedClient:
     assertion: str | None = field(default=None, repr=False)  # private_key_jwt
 
 
+# Records a used (client_id, jti) until `expires_at`; False when it is already used.
+UseJti = Callable[[str, str, float], Awaitable[bool]]
+
+
 @dataclass(frozen=True)
 class AssertionCheck:
-    """What verifying a client assertion needs from the server: its issuer and the time."""
+    """What verifying a client assertion needs from the server: its issuer, the time, and
+    where used jtis are kept: this process's memory (`seen`, checked first) and, through
+    `use_jti`, the database every worker and replica shares."""
 
     issuer: str
     now: float
     seen: SeenJtis = field(default=SEEN_JTIS, repr=False)
+    use_jti: UseJti | None = field(default=None, repr=False)
+
+
+def assertion_check(issuer: str, now: float, session: AsyncSession) -> AssertionCheck:
+    """The check for a request whose unit of work is `session`: a used jti is recorded there,
+    so it is refused by every worker and replica until it expires."""
+
+    async def use_jti(client_id: str, jti: str, expires_at: float) -> bool:
+        return await use_assertion(session, client_id, jti, expires_at=expires_at, now=now)
+
+    return AssertionCheck(issuer, now, use_jti=use_jti)
 
 
 def presented_client(params: Params, authorization: str | None) -> PresentedClient:
@@ -125,7 +148,7 @@ async def authenticate_client(
     if client is None or len(presented.client_id) > MAX_CLIENT_ID:
         raise InvalidClient(basic=presented.basic, detail="unknown client")
     if presented.assertion is not None:
-        return _check_assertion(presented.assertion, client, assertions)
+        return await _check_assertion(presented.assertion, client, assertions)
     if client.is_public:
         return client
     if uses_private_key_jwt(client):
@@ -137,12 +160,12 @@ async def authenticate_client(
     return client
 
 
-def _check_assertion(assertion: str, client: Client, check: AssertionCheck | None) -> Client:
+async def _check_assertion(assertion: str, client: Client, check: AssertionCheck | None) -> Client:
     if check is None:
         raise InvalidClient("Client assertions are not supported", detail="no AssertionCheck")
     if client.is_public or not uses_private_key_jwt(client):
         raise InvalidClient(detail="client assertion from a client without private_key_jwt")
-    verify_client_assertion(
+    claims = verify_client_assertion(
         assertion,
         client_id=client.client_id,
         credentials=enabled_credentials(client, check.now),
@@ -150,4 +173,8 @@ def _check_assertion(assertion: str, client: Client, check: AssertionCheck | Non
         now=check.now,
         seen=check.seen,
     )
+    if check.use_jti is not None and not await check.use_jti(
+        client.client_id, claims["jti"], float(claims["exp"]) + ASSERTION_LEEWAY
+    ):
+        raise InvalidClient(detail="client assertion jti replayed (another worker saw it)")
     return client

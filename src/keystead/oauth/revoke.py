@@ -21,7 +21,7 @@ from keystead.errors import InvalidGrant, OAuthError
 from keystead.http.errors import NO_STORE, oauth_error_response
 from keystead.oauth.client_auth import (
     MAX_CLIENT_ID,
-    AssertionCheck,
+    assertion_check,
     authenticate_client,
     presented_client,
 )
@@ -45,7 +45,7 @@ async def revoke(request: Request) -> Response:
             repos = state.repos(session)
             if len(presented.client_id) <= MAX_CLIENT_ID:
                 found = await repos.clients.find(presented.client_id)
-            check = AssertionCheck(state.settings.issuer, state.clock.now())
+            check = assertion_check(state.settings.issuer, state.clock.now(), session)
             client = await authenticate_client(presented, found, repos.clients, check)
             token = params.required("token")
             store = SqlRefreshTokens(session, state.clock, state.sealer)

@@ -29,7 +29,7 @@ from keystead.errors import OAuthError, TooManyAttempts, UnsupportedGrantType
 from keystead.http.errors import NO_STORE, oauth_error_response
 from keystead.oauth.client_auth import (
     MAX_CLIENT_ID,
-    AssertionCheck,
+    assertion_check,
     authenticate_client,
     presented_client,
 )
@@ -111,7 +111,7 @@ async def _run(state: AppState, request: Request, attempt: _Attempt) -> TokenPla
         repos = state.repos(session)
         if len(presented.client_id) <= MAX_CLIENT_ID:
             attempt.client = await repos.clients.find(presented.client_id)
-        check = AssertionCheck(state.settings.issuer, state.clock.now())  # private_key_jwt
+        check = assertion_check(state.settings.issuer, state.clock.now(), session)
         client = await authenticate_client(presented, attempt.client, repos.clients, check)
         check_grant_allowed(client, grant_type)
         ctx = attempt.ctx = TokenContext(

@@ -368,3 +368,12 @@ Index(
     DeviceCredentialRow.type,
     unique=True,
 )
+
+
+class UsedClientAssertionRow(Base):
+    """private_key_jwt assertions already used (RFC 7523 §3 jti), shared by every worker and
+    replica, kept until they expire (storage/purge.py removes them after)."""
+
+    __tablename__ = "used_client_assertions"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256(client_id, jti)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

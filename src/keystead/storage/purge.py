@@ -11,6 +11,8 @@
                             longest leeway has passed (they hold live tokens)
     user_blocks             expired blocks (a block time is set), fully leaked IP counts, and
                             unblocked failure counts untouched for `stale_counts_after`
+    used_client_assertions  private_key_jwt jtis whose assertion has expired (a replay of it
+                            is refused by its exp anyway)
 
 Password-reset tickets have no table (core/tickets.py: signed, fingerprinted JWTs): nothing to
 purge. Each batch is its own short transaction, so a purge never holds a lock for long.
@@ -32,6 +34,7 @@ from keystead.storage.models import (
     AuthorizationCodeRow,
     LoginSessionRow,
     RefreshTokenRow,
+    UsedClientAssertionRow,
     UserBlockRow,
 )
 
@@ -70,6 +73,9 @@ async def purge_expired(
         ),
         "user_blocks": await _in_batches(
             transaction, batch, lambda s: _user_blocks(s, now, policy, stale_counts_after, batch)
+        ),
+        "used_client_assertions": await _in_batches(
+            transaction, batch, lambda s: _used_assertions(s, now, batch)
         ),
     }
     return counts
@@ -116,6 +122,12 @@ async def _codes(session: AsyncSession, cutoff: float, batch: int) -> tuple[int,
     return await _delete_keys(
         session, AuthorizationCodeRow, AuthorizationCodeRow.code_digest, list(keys)
     )
+
+
+async def _used_assertions(session: AsyncSession, now: float, batch: int) -> tuple[int, int]:
+    row = UsedClientAssertionRow
+    keys = await session.scalars(select(row.key).where(row.expires_at <= now).limit(batch))
+    return await _delete_keys(session, row, row.key, list(keys))
 
 
 async def _sessions(session: AsyncSession, now: float, batch: int) -> tuple[int, int]:
