@@ -5,8 +5,9 @@
 
 Loads N synthetic users into a scratch database (SQLite: /tmp/keystead_user_search_bench.db;
 PostgreSQL: database keystead_bench, created here and dropped after): migrated to 0001, bulk
-loaded (executemany / COPY), then migration 0002 builds the search indexes, then ANALYZE, as a
-deployment that has run for a while would have statistics. Each query runs through
+loaded (executemany / COPY), then migrated to head (0002 builds the search indexes, 0004 fills
+the search terms of every user, as on an upgrade), then ANALYZE, as a deployment that has run
+for a while would have statistics. Each query runs through
 storage.user_search.search_users (a page of 50 with include_totals, rows turned into users);
 its SQL is captured once and EXPLAINed: a plan line that reads the whole `users` table without
 an index is flagged FULL SCAN. Figures only; nothing is asserted.
