@@ -115,6 +115,18 @@ class Connection:
         """One statement and its first row (storage/user_reads.py's direct read)."""
         return await self.call(lambda: self._live.execute(sql, parameters).fetchone())
 
+    async def run(self, sql: str, parameters: Any = ()) -> tuple[int, list[Any]]:
+        """One statement: rows changed and rows returned (storage/driver_sql.py)."""
+
+        def once() -> tuple[int, list[Any]]:
+            cursor = self._live.execute(sql, parameters)
+            try:
+                return cursor.rowcount, cursor.fetchall()
+            finally:
+                cursor.close()
+
+        return await self.call(once)
+
     async def commit(self) -> None:
         await self.call(self._live.commit)
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.clock import Clock
 from keystead.core.codes import AuthorizationCode, ConsumeResult
 from keystead.core.tokens import new_opaque_token, token_digest
+from keystead.storage.driver_sql import Statement, execute
 from keystead.storage.models import AuthorizationCodeRow
 
 _TABLE = cast(Table, AuthorizationCodeRow.__table__)
 # Built once: constructing a statement per request costs more than running it.
-_REDEEM = (
+_REDEEM = Statement(
     update(_TABLE)
     .where(
         _TABLE.c.code_digest == bindparam("digest"),
@@ -29,7 +30,7 @@ _REDEEM = (
     )
     .values(used_at=bindparam("now"))
 )
-_BY_DIGEST = select(_TABLE).where(_TABLE.c.code_digest == bindparam("digest"))
+_BY_DIGEST = Statement(select(_TABLE).where(_TABLE.c.code_digest == bindparam("digest")))
 # Issued codes are 43 characters; a longer "code" is not one of ours and is not hashed.
 _MAX_CODE = 100
 
@@ -94,10 +95,9 @@ class SqlCodes:
             return ConsumeResult(None)
         digest = token_digest(code)
         now = self.clock.now()
-        conn = await self.session.connection()  # Core: the token endpoint pays no ORM cost
-        result = await conn.execute(_REDEEM, {"digest": digest, "now": now})
-        won = isinstance(result, CursorResult) and result.rowcount == 1
-        row = cast(Any, (await conn.execute(_BY_DIGEST, {"digest": digest})).first())
+        # On the driver itself (storage/driver_sql.py): the token endpoint pays no ORM cost.
+        won = (await execute(self.session, _REDEEM, {"digest": digest, "now": now})).rowcount == 1
+        row = (await execute(self.session, _BY_DIGEST, {"digest": digest})).first()
         if row is None:
             return ConsumeResult(None)
         if won:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, insert, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.clock import Clock
@@ -21,29 +20,30 @@ from keystead.core.refresh_tokens import NewRefreshToken, RefreshToken
 from keystead.core.sealing import Sealer
 from keystead.core.tokens import token_digest
 from keystead.errors import ConfigError
+from keystead.storage.driver_sql import Outcome, Statement, execute
 from keystead.storage.models import RefreshTokenRow
 
 _TABLE = cast(Table, RefreshTokenRow.__table__)
 _C = _TABLE.c
 # Built once: constructing a statement per request costs more than running it.
-_BY_DIGEST = select(_TABLE).where(_C.token_digest == bindparam("digest"))
-_INSERT = insert(_TABLE)
-_ROTATE = (
+_BY_DIGEST = Statement(select(_TABLE).where(_C.token_digest == bindparam("digest")))
+_INSERT = Statement(insert(_TABLE))
+_ROTATE = Statement(
     update(_TABLE)
     .where(_C.token_digest == bindparam("digest"), _C.rotated_at.is_(None), _C.revoked_at.is_(None))
     .values(rotated_at=bindparam("at"), rotation_result=bindparam("result"))
 )
-_TOUCH = (
+_TOUCH = Statement(
     update(_TABLE)
     .where(_C.token_digest == bindparam("digest"), _C.revoked_at.is_(None))
     .values(idle_expires_at=bindparam("idle"))
 )
-_CLEAR_RESULT = (
+_CLEAR_RESULT = Statement(
     update(_TABLE)
     .where(_C.id == bindparam("token_id"), _C.rotation_result.is_not(None))
     .values(rotation_result=None)
 )
-_REVOKE_FAMILY = (
+_REVOKE_FAMILY = Statement(
     update(_TABLE)
     .where(_C.family_id == bindparam("family"), _C.revoked_at.is_(None))
     .values(revoked_at=bindparam("at"), rotation_result=None)
@@ -69,10 +69,6 @@ def _to_core(row: RefreshTokenRow, result: bytes | None) -> RefreshToken:
         revoked_at=row.revoked_at,
         rotation_result=result,
     )
-
-
-def _rowcount(result: Any) -> int:
-    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 @dataclass
@@ -128,7 +124,7 @@ class SqlRefreshTokens:
     async def rotate(self, token: str, *, now: float, result: bytes | None) -> bool:
         sealed = None if result is None else self.sealer.seal(result)
         params = {"digest": token_digest(token), "at": now, "result": sealed}
-        return _rowcount(await self._execute(_ROTATE, params)) == 1
+        return (await self._execute(_ROTATE, params)).rowcount == 1
 
     async def touch(self, token: str, *, idle_expires_at: float) -> None:
         await self._execute(_TOUCH, {"digest": token_digest(token), "idle": idle_expires_at})
@@ -137,9 +133,8 @@ class SqlRefreshTokens:
         await self._execute(_CLEAR_RESULT, {"token_id": token_id})
 
     async def revoke_family(self, family_id: str, *, now: float) -> int:
-        return _rowcount(await self._execute(_REVOKE_FAMILY, {"family": family_id, "at": now}))
+        return (await self._execute(_REVOKE_FAMILY, {"family": family_id, "at": now})).rowcount
 
-    async def _execute(self, statement: Executable, params: dict[str, Any]) -> Any:
-        # Core on the session's connection, inside its transaction: no ORM cost.
-        conn = await self.session.connection()
-        return await conn.execute(statement, params)
+    async def _execute(self, statement: Statement, params: dict[str, Any]) -> Outcome:
+        # On the driver itself (storage/driver_sql.py), inside the session's transaction.
+        return await execute(self.session, statement, params)
