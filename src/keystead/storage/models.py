@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     Text,
     func,
-    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -124,9 +123,9 @@ class UserRow(Base):
         # User search (storage/user_search.py, docs/search.md). PostgreSQL gets these as
         # declared; migration 0002 gives SQLite a same-named index on the same columns that it
         # can use (NOCASE instead of lower(), a partial index), or an empty placeholder where
-        # it can use none (GIN, expressions), since SQLite cannot reflect expression indexes.
-        domain_chars: Any = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789.-'")
-        provider_chars: Any = literal_column("'abcdefghijklmnopqrstuvwxyz0123456789-_'")
+        # it can use none (GIN), since SQLite cannot reflect expression indexes. Metadata, the
+        # e-mail domain and identities are searched through user_search_terms (migration 0006
+        # dropped the expression and metadata indexes that served them before).
 
         def pattern(name: str, expr: Any, *more: str, **kw: Any) -> Index:
             # text_pattern_ops: =, prefix LIKE and byte-order ranges whatever the collation.
@@ -142,7 +141,8 @@ class UserRow(Base):
 
         return (
             Index("ix_users_connection_email", "connection", "email", unique=True),
-            Index("ix_users_created_at", "created_at"),
+            # With user_id: a sorted walk reads the index alone (no table row per entry).
+            Index("ix_users_created_at", "created_at", "user_id"),
             Index("ix_users_last_login", "last_login"),
             Index("ix_users_updated_at", "updated_at"),
             Index("ix_users_logins_count", "logins_count", "user_id"),
@@ -156,14 +156,7 @@ class UserRow(Base):
             pattern("ix_users_last_ip_pattern", "last_ip"),
             *(pattern(f"ix_users_{f}_lower", func.lower(getattr(cls, f)), "user_id")
               for f in ("name", "nickname", "given_name", "family_name")),
-            # The part after the last '@' (storage/user_search.py: email_domain), and after the
-            # first '|' of user_id (the primary identity's user_id), in SQL both databases run.
-            pattern("ix_users_email_domain", func.substr(
-                cls.email, func.length(func.rtrim(cls.email, domain_chars)) + 1)),
-            pattern("ix_users_identity_user_id", func.substr(
-                func.ltrim(cls.user_id, provider_chars), 2)),
-            gin("ix_users_app_metadata", "app_metadata"),
-            gin("ix_users_user_metadata", "user_metadata"),
+            # A linked identity's login by e-mail (storage/login_records.py: `@>`).
             gin("ix_users_linked_identities", "linked_identities"),
         )  # fmt: skip
 
