@@ -24,10 +24,8 @@ from typing import Final
 
 from keystead.core.search_ast import (
     DAY,
-    And,
     Exists,
     Node,
-    Not,
     Or,
     Range,
     Term,
@@ -35,7 +33,8 @@ from keystead.core.search_ast import (
     Value,
     parse_date,
 )
-from keystead.core.search_lexer import SearchSyntaxError, _ends_word, _Lexer, _Word
+from keystead.core.search_grammar import BooleanParser
+from keystead.core.search_lexer import SearchSyntaxError, _ends_word, _Word
 
 MAX_LOG_QUERY: Final = 1000
 MAX_DEPTH: Final = 10
@@ -57,60 +56,16 @@ def parse_log_query(q: str) -> Node:
     """Parse the `q` (or `search`) of GET /logs into an AST over the log fields."""
     if len(q) > MAX_LOG_QUERY:
         raise SearchSyntaxError(f"query is longer than {MAX_LOG_QUERY} characters", MAX_LOG_QUERY)
-    parser = _LogParser(q)
-    node = parser.expr(None, 0)
-    if parser.peek():
-        raise parser.fail(f"unexpected '{parser.q[parser.pos]}'")
-    return node
+    return _LogParser(q).query()
 
 
 def searchable(field: str) -> bool:
     return field == DATE_FIELD or field in STRING_FIELDS
 
 
-class _LogParser(_Lexer):
-    # 1. boolean structure
-
-    def expr(self, field: str | None, depth: int) -> Node:
-        groups: list[list[Node]] = [[self.clause(field, depth)]]
-        while (c := self.peek()) and c != ")":
-            op = self.peek_operator()
-            if op in ("AND", "OR"):
-                self.pos += len(op)
-                if not self.peek() or self.peek() == ")":
-                    raise self.fail(f"expected a search term after {op}")
-            clause = self.clause(field, depth)
-            if op == "OR":
-                groups.append([clause])
-            else:  # AND, NOT or juxtaposition
-                groups[-1].append(clause)
-        return _join(Or, [_join(And, g) for g in groups])
-
-    def clause(self, field: str | None, depth: int) -> Node:
-        op = self.peek_operator()
-        if (op == "NOT" or self.peek() == "(") and depth >= MAX_DEPTH:
-            raise self.fail(f"query nests deeper than {MAX_DEPTH} levels")
-        if op == "NOT":
-            self.pos += 3
-            if not self.peek() or self.peek() == ")":
-                raise self.fail("expected a search term after NOT")
-            return Not(self.clause(field, depth + 1))
-        if op:
-            raise self.fail(f"unexpected {op}: expected a search term")
-        c = self.peek()
-        if c == "(":
-            start = self.pos
-            self.pos += 1
-            if self.peek() == ")":
-                raise self.fail("empty group", start)
-            node = self.expr(field, depth + 1)
-            self.expect(")")
-            return node
-        if c and c in "+-!":
-            raise self.fail(f"prefix operator '{c}' is not supported; use NOT")
-        if field is not None:
-            return self.value(field)
-        return self.field_clause(depth)
+class _LogParser(BooleanParser):
+    max_depth = MAX_DEPTH
+    default_and = True  # Auth0: "if multiple fields are used, the AND operator is used"
 
     def field_clause(self, depth: int) -> Node:
         c = self.peek()
@@ -142,7 +97,7 @@ class _LogParser(_Lexer):
 
     # 2. values
 
-    def value(self, field: str) -> Node:
+    def value(self, field: str, *, grouped: bool = False) -> Node:
         c = self.peek()
         if c in ("[", "{"):
             return self.range(field)
@@ -231,10 +186,3 @@ def _round(
     if date_only and upper == inclusive:  # `d]` is < next day; `{d` is ≥ next day
         return value + DAY, not upper
     return value, inclusive
-
-
-def _join(cls: type[And] | type[Or], nodes: list[Node]) -> Node:
-    flat: list[Node] = []
-    for n in nodes:
-        flat.extend(n.children if isinstance(n, cls) else (n,))
-    return flat[0] if len(flat) == 1 else cls(tuple(flat))

@@ -45,7 +45,8 @@ from keystead.core.search_ast import (
     parse_date,
     typed_value,
 )
-from keystead.core.search_lexer import SearchSyntaxError, _ends_word, _Lexer, _Word
+from keystead.core.search_grammar import BooleanParser
+from keystead.core.search_lexer import SearchSyntaxError, _ends_word, _Word
 
 __all__ = [
     "BARE_TERM_FIELDS", "CASE_INSENSITIVE_FIELDS", "DAY", "FIELDS", "MAX_DEPTH",
@@ -70,64 +71,12 @@ def parse(q: str, *, default_operator: Literal["OR", "AND"] = "OR") -> Node:
     return _Parser(q, default_operator).query()
 
 
-class _Parser(_Lexer):
+class _Parser(BooleanParser):
+    max_depth = MAX_DEPTH
+
     def __init__(self, q: str, default_operator: str) -> None:
         super().__init__(q)
         self.default_and = default_operator == "AND"
-
-    # 2. boolean structure
-
-    def query(self) -> Node:
-        node = self.expr(None, 0)
-        if self.peek():
-            raise self.fail(f"unexpected '{self.q[self.pos]}'")
-        return node
-
-    def expr(self, field: str | None, depth: int) -> Node:
-        """Clauses joined by operators; returns Or of And groups (AND binds tighter)."""
-        groups: list[list[Node]] = [[self.clause(field, depth)]]
-        while (c := self.peek()) and c != ")":
-            op = self.peek_operator()
-            if op in ("AND", "OR"):
-                self.pos += len(op)
-                if not self.peek() or self.peek() == ")":
-                    raise self.fail(f"expected a search term after {op}")
-            elif op == "NOT" or self.default_and:
-                op = "AND"  # Lucene: `a NOT b` prohibits b whatever the default operator
-            else:
-                op = "OR"
-            clause = self.clause(field, depth)
-            if op == "AND":
-                groups[-1].append(clause)
-            else:
-                groups.append([clause])
-        return _join(Or, [_join(And, g) for g in groups])
-
-    def clause(self, field: str | None, depth: int) -> Node:
-        op = self.peek_operator()
-        if (op == "NOT" or self.peek() == "(") and depth >= MAX_DEPTH:
-            raise self.fail(f"query nests deeper than {MAX_DEPTH} levels")
-        if op == "NOT":
-            self.pos += 3
-            if not self.peek() or self.peek() == ")":
-                raise self.fail("expected a search term after NOT")
-            return Not(self.clause(field, depth + 1))
-        if op:
-            raise self.fail(f"unexpected {op}: expected a search term")
-        c = self.peek()
-        if c == "(":
-            start = self.pos
-            self.pos += 1
-            if self.peek() == ")":
-                raise self.fail("empty group", start)
-            node = self.expr(field, depth + 1)
-            self.expect(")")
-            return node
-        if c and c in "+-!":
-            raise self.fail(f"prefix operator '{c}' is not supported; use NOT")
-        if field is not None:
-            return self.value(field, grouped=True)
-        return self.field_clause(depth)
 
     def field_clause(self, depth: int) -> Node:
         if self.peek() in ('"', "[", "{"):
@@ -275,11 +224,3 @@ def _round(
             return value + DAY, not upper
         return value, inclusive
     return value, inclusive
-
-
-def _join(cls: type[And] | type[Or], nodes: list[Node]) -> Node:
-    """One node for one child; nested nodes of the same operator are flattened."""
-    flat: list[Node] = []
-    for n in nodes:
-        flat.extend(n.children if isinstance(n, cls) else (n,))
-    return flat[0] if len(flat) == 1 else cls(tuple(flat))
