@@ -14,8 +14,9 @@ without case. A bare term is a case-insensitive prefix search over BARE_TERM_FIE
 OpenAPI document describes for terms without a field). `date` takes YYYY-MM-DD (the whole UTC day)
 or an ISO date-time, and ranges `date:[a TO b]`, `{a TO b}`, `*` for an open end.
 
-The words come from core/search_lexer.py and the node types from core/search_ast.py, shared with
-user search; only the field table and the value rules differ.
+The words come from core/search_lexer.py, AND/OR/NOT from core/search_grammar.py and the node
+types from core/search_ast.py, all shared with user search; only the field table and the value
+rules differ.
 """
 
 from __future__ import annotations
