@@ -50,6 +50,7 @@ def create_app(
         sessions=session_factory(engine, **{CACHE_KEY: config, WRITER_KEY: log_writer}),
         clock=clock or SystemClock(),
         config=config,
+        log_writer=log_writer,
     )
 
     @asynccontextmanager

@@ -14,6 +14,7 @@ from keystead.core.clock import Clock, SystemClock
 from keystead.core.sealing import Sealer
 from keystead.settings import Settings
 from keystead.storage.config_cache import ConfigCache
+from keystead.storage.log_writer import LogWriter
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.logs import SqlLogs
 
@@ -28,6 +29,7 @@ class AppState:
     clock: Clock = field(default_factory=SystemClock)
     keys: Any = None  # keystead.core.keys.KeyRing, loaded at start-up
     config: ConfigCache | None = None  # the copy of clients, APIs, grants… (session_factory)
+    log_writer: LogWriter | None = None  # batches log events off the request (session_factory)
     extras: dict[str, Any] = field(default_factory=dict)  # rate limiter, template env, …
 
     @property

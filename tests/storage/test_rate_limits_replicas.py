@@ -110,7 +110,12 @@ async def test_two_replicas_enforce_one_subject_limit(replicas: list[Starlette])
             r = await http.get(f"/api/v2/users/{BOB}", headers=user_token(a, BOB))
             assert r.status_code == 200
             assert (await http.get("/api/v2/users", headers=m2m(a))).status_code == 200
-    # One api_limit event for Alice's bucket, though both replicas refused her.
+    # One api_limit event for Alice's bucket, though both replicas refused her. Each replica
+    # writes its log events in batches: flush both before reading.
+    for replica in replicas:
+        writer = state_of(replica).log_writer
+        assert writer is not None
+        await writer.flush()
     state = state_of(a)
     async with state.transaction() as session:
         events = [e for e in await state.logs(session).list(limit=None) if e.type == "api_limit"]

@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import weakref
 from collections.abc import Callable, Generator, Iterable
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi, SQLiteDialect_aiosqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
@@ -207,6 +209,24 @@ class _Immediate:
 
 def connect(database: str, **kwargs: Any) -> Connection:
     return Connection(database, **kwargs)
+
+
+_READERS: weakref.WeakKeyDictionary[Any, Connection] = weakref.WeakKeyDictionary()
+
+
+async def reader(engine: AsyncEngine) -> Connection | None:
+    """This process's query-only connection to the engine's database file, for single-statement
+    reads outside any transaction: no pool checkout, no reset on return (storage/user_reads.py).
+    None for an in-memory database, which another connection would not see."""
+    found = _READERS.get(engine.sync_engine)
+    if found is None:
+        database = engine.url.database
+        if not database or database == ":memory:" or engine.url.query.get("mode") == "memory":
+            return None
+        found = await Connection(database, isolation_level=None)  # autocommit: no snapshot kept
+        found._live.execute("PRAGMA query_only=1")
+        _READERS[engine.sync_engine] = found
+    return found
 
 
 class InlineSQLiteDialect(SQLiteDialect_aiosqlite):

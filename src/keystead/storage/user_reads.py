@@ -74,6 +74,8 @@ async def find_user(engine: AsyncEngine, user_id: str) -> User | None:
     """The user, read on a connection of its own (outside any transaction)."""
     if engine.dialect.name not in ("sqlite", "postgresql"):
         return await _find_with_core(engine, user_id)
+    if engine.dialect.name == "sqlite" and (own := await sqlite_inline.reader(engine)) is not None:
+        return cast(User | None, await _fetch(own, engine.dialect, user_id))
     fairy = await engine.raw_connection()
     try:
         found = await _fetch(fairy.driver_connection, engine.dialect, user_id)
@@ -113,8 +115,9 @@ async def _fetch(driver: Any, dialect: Dialect, user_id: str) -> object:
         name: convert(value) if convert is not None and value is not None else value
         for name, convert, value in zip(_COLUMNS, plan.converters, row, strict=True)
     }
-    # `to_user` reads the row's column attributes, which is all a namespace needs to offer.
-    return to_user(cast(Any, SimpleNamespace(**values)))
+    # `to_user` reads the row's column attributes, which is all a namespace needs to offer;
+    # the documents were parsed just now, so they need no defensive copy.
+    return to_user(cast(Any, SimpleNamespace(**values)), fresh=True)
 
 
 async def _find_with_core(engine: AsyncEngine, user_id: str) -> User | None:

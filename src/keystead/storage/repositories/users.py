@@ -8,7 +8,7 @@ user_id, isSocial, profileData}] (Auth0's spelling, so the API can show them as 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,13 +86,20 @@ def _identity(item: dict[str, Any]) -> Identity:
     )
 
 
-def to_user(row: UserRow) -> User:
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def to_user(row: UserRow, *, fresh: bool = False) -> User:
+    """The core User of a row; `fresh`: its documents were just parsed and belong to no one
+    else, so they are used as they are instead of copied."""
+    copy: Callable[[Any], Any] = _as_is if fresh else doc
     linked = tuple(_identity(item) for item in row.linked_identities)
     return User(
         user_id=row.user_id,
         email=row.email,
-        user_metadata=doc(row.user_metadata),
-        app_metadata=doc(row.app_metadata),
+        user_metadata=copy(row.user_metadata),
+        app_metadata=copy(row.app_metadata),
         identities=(primary_identity(row.user_id, row.connection), *linked),
         created_at=row.created_at,
         updated_at=row.updated_at,
