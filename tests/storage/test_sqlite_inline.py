@@ -103,3 +103,24 @@ async def test_reads_while_another_process_writes(tmp_path: Path) -> None:
         assert count == 0  # read before the other writer committed: it did not wait
     finally:
         await engine.dispose()
+
+
+async def test_the_workers_reader_sees_commits_and_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = await _engine_on(path)
+    try:
+        reader = await sqlite_inline.reader(engine)
+        assert reader is not None and await sqlite_inline.reader(engine) is reader  # one each
+        assert await reader.fetchone("SELECT count(*) FROM t") == (0,)
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES ('committed')"))
+        assert await reader.fetchone("SELECT v FROM t") == ("committed",)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await reader.fetchone("DELETE FROM t")
+    finally:
+        await engine.dispose()
+    memory = create_engine("sqlite:///:memory:")
+    try:
+        assert await sqlite_inline.reader(memory) is None  # another connection would see nothing
+    finally:
+        await memory.dispose()

@@ -96,7 +96,9 @@ def create_engine(database_url: str) -> AsyncEngine:
         # Connections are cheap and statements run in place (storage/sqlite_inline.py), but a
         # request holds its connection across awaits: keep enough that bursts do not open and
         # close connections (each open also sets the pragmas below).
-        engine = create_async_engine(url, pool_size=20, max_overflow=20)
+        in_memory = not url.database or url.database == ":memory:"
+        pool: dict[str, Any] = {} if in_memory else {"pool_size": 20, "max_overflow": 20}
+        engine = create_async_engine(url, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (a round trip per checkout): connections are recycled after 30 minutes, and a
