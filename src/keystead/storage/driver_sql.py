@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -72,24 +72,38 @@ async def execute(
     session: AsyncSession, statement: Statement, params: Mapping[str, Any]
 ) -> Outcome:
     """Run `statement` with `params` on the session's connection, inside its transaction."""
-    conn = await session.connection()
-    if conn.dialect.name == "sqlite":
-        driver = (await conn.get_raw_connection()).driver_connection
-        if isinstance(driver, sqlite_inline.Connection):
-            prepared = statement.for_sqlite(conn.dialect)
-            given = (
-                params.get(name, default)
-                for name, default in zip(prepared.names, prepared.defaults, strict=True)
-            )
-            values = tuple(
-                convert(value) if convert is not None else value
-                for value, convert in zip(given, prepared.binds, strict=True)
-            )
-            rowcount, raw_rows = await driver.run(prepared.sql, values)
-            return Outcome(rowcount, [_row(prepared, raw) for raw in raw_rows])
+    conn, driver = await session_driver(session)
+    if isinstance(driver, sqlite_inline.Connection):
+        prepared = statement.for_sqlite(conn.dialect)
+        given = (
+            params.get(name, default)
+            for name, default in zip(prepared.names, prepared.defaults, strict=True)
+        )
+        values = tuple(
+            convert(value) if convert is not None else value
+            for value, convert in zip(given, prepared.binds, strict=True)
+        )
+        rowcount, raw_rows = await driver.run(prepared.sql, values)
+        return Outcome(rowcount, [_row(prepared, raw) for raw in raw_rows])
     result = await conn.execute(statement.statement, dict(params))
     rows = list(result) if result.returns_rows else []
     return Outcome(result.rowcount if not result.returns_rows else len(rows), rows)
+
+
+async def session_driver(session: AsyncSession) -> tuple[AsyncConnection, Any]:
+    """The session's connection and the driver's own connection under it, looked up once per
+    transaction (each lookup goes through SQLAlchemy's session machinery)."""
+    transaction = session.sync_session.get_transaction()
+    found = session.info.get(_DRIVER_KEY)
+    if transaction is not None and found is not None and found[0] is transaction:
+        return found[1], found[2]
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    session.info[_DRIVER_KEY] = (session.sync_session.get_transaction(), conn, driver)
+    return conn, driver
+
+
+_DRIVER_KEY = "keystead.driver"  # Session.info: (transaction, connection, driver connection)
 
 
 def _prepare(statement: Executable, dialect: Dialect) -> _Prepared:

@@ -30,6 +30,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from keystead.core.users import User
 from keystead.storage import sqlite_inline
+from keystead.storage.driver_sql import session_driver
 from keystead.storage.models import UserRow
 from keystead.storage.repositories.users import to_user
 
@@ -89,9 +90,8 @@ async def find_user(engine: AsyncEngine, user_id: str) -> User | None:
 async def find_user_in(session: AsyncSession, user_id: str) -> User | None:
     """The user, read on the session's own connection (inside its transaction): a request
     that holds a connection must not wait for a second one from a pool others may have emptied."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    found = await _fetch(raw.driver_connection, conn.dialect, user_id)
+    conn, driver = await session_driver(session)
+    found = await _fetch(driver, conn.dialect, user_id)
     if found is _UNSUPPORTED:
         row = (await conn.execute(_BY_ID, {"user_id": user_id})).first()
         return to_user(cast(Any, row)) if row is not None else None
