@@ -20,7 +20,9 @@ from keystead.management import (
     openapi,
     resource_servers,
     roles,
+    sessions,
     tenant_settings,
+    tickets,
     user_blocks,
     users,
 )
@@ -104,6 +106,16 @@ routes: list[BaseRoute] = [
     api("GET", "/logs", logs.list_logs),
     api("GET", "/logs/{id}", logs.get_log),
     api("GET", "/users/{id}/logs", logs.list_user_logs),
+    # sessions and refresh tokens (§10.8, §9.2)
+    api("GET", "/sessions/{id}", sessions.get_session),
+    api("DELETE", "/sessions/{id}", sessions.delete_session),
+    api("POST", "/sessions/{id}/revoke", sessions.revoke_session),
+    api("GET", "/refresh-tokens/{id}", sessions.get_refresh_token),
+    api("DELETE", "/refresh-tokens/{id}", sessions.delete_refresh_token),
+    api("GET", "/users/{id}/sessions", sessions.list_user_sessions),
+    api("DELETE", "/users/{id}/sessions", sessions.delete_user_sessions),
+    api("GET", "/users/{id}/refresh-tokens", sessions.list_user_refresh_tokens),
+    api("DELETE", "/users/{id}/refresh-tokens", sessions.delete_user_refresh_tokens),
     # tenant settings (§10.9), with Keystead's `self_service` extension (issue 6)
     api("GET", "/tenants/settings", tenant_settings.get_tenant_settings),
     api("PATCH", "/tenants/settings", tenant_settings.update_tenant_settings),
@@ -112,4 +124,7 @@ routes: list[BaseRoute] = [
     api("DELETE", "/user-blocks", user_blocks.delete_user_blocks),
     api("GET", "/user-blocks/{id}", user_blocks.get_user_blocks_by_id),
     api("DELETE", "/user-blocks/{id}", user_blocks.delete_user_blocks_by_id),
+    # tickets: links an administrator hands to a user (§10.9)
+    api("POST", "/tickets/password-change", tickets.create_password_change_ticket),
+    api("POST", "/tickets/email-verification", tickets.create_email_verification_ticket),
 ]
