@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from keystead.web import login, reset, signup
+from keystead.web import login, reset, signup, verify_email
 from keystead.web.pages import STATIC, STATIC_PATH
 
 routes: list[BaseRoute] = [
@@ -18,4 +18,5 @@ routes: list[BaseRoute] = [
     Route("/u/reset-password", reset.reset_submit, methods=["POST"]),
     Route("/u/reset-password/{ticket}", reset.reset_page, methods=["GET"]),
     Route("/u/reset-password/{ticket}", reset.reset_submit, methods=["POST"]),
+    Route("/u/email-verification", verify_email.verify_email_page, methods=["GET"]),
 ]
