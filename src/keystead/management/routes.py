@@ -16,6 +16,7 @@ from keystead.management import (
     device_credentials,
     enrollments,
     identities,
+    jobs,
     logs,
     openapi,
     resource_servers,
@@ -127,4 +128,7 @@ routes: list[BaseRoute] = [
     # tickets: links an administrator hands to a user (§10.9)
     api("POST", "/tickets/password-change", tickets.create_password_change_ticket),
     api("POST", "/tickets/email-verification", tickets.create_email_verification_ticket),
+    # jobs: the verification email (§10.9)
+    api("POST", "/jobs/verification-email", jobs.create_verification_email),
+    api("GET", "/jobs/{id}", jobs.get_job),
 ]
