@@ -22,6 +22,7 @@ from keystead.management import (
     resource_servers,
     roles,
     sessions,
+    signing_keys,
     tenant_settings,
     tickets,
     user_blocks,
@@ -131,4 +132,8 @@ routes: list[BaseRoute] = [
     # jobs: the verification email (§10.9)
     api("POST", "/jobs/verification-email", jobs.create_verification_email),
     api("GET", "/jobs/{id}", jobs.get_job),
+    # signing keys (§10.9, §1.2): public parts only
+    api("GET", "/keys/signing", signing_keys.list_signing_keys),
+    api("GET", "/keys/signing/{kid}", signing_keys.get_signing_key),
+    api("POST", "/keys/signing/rotate", signing_keys.rotate_signing_key),
 ]
