@@ -9,8 +9,9 @@ A password-change ticket is the very ticket the hosted "forgot password" flow ma
 (core/tickets.py), so it dies once the password changes; the verification ticket is
 core/email_tickets.py. Properties Keystead cannot honour (organizations, identities, and for
 password changes result_url and mark_email_as_verified, which the reset page does not act on)
-are refused with a 400 unless they ask for nothing. Tickets are never logged; the `sapi` event
-names only the user.
+are refused with a 400 unless they ask for nothing. `ttl_sec` absent or 0 is Auth0's five days
+(the hosted form's own links last an hour); more than 30 days is refused. Tickets are never
+logged; the `sapi` event names only the user.
 """
 
 from __future__ import annotations
