@@ -12,9 +12,7 @@ outside development.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import smtplib
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any, Final
@@ -23,7 +21,7 @@ from keystead.core.email_tickets import new_verification_ticket, verification_ur
 from keystead.core.redirects import logout_url_allowed
 from keystead.core.users import User
 from keystead.deps import AppState
-from keystead.mail import SmtpSender, is_development
+from keystead.mail import deliver
 from keystead.settings import Settings
 
 log = logging.getLogger("keystead.mail")
@@ -38,7 +36,6 @@ To verify it, open this link within {days} days:
 
 If you did not create an account, ignore this message.
 """
-_PENDING: set[asyncio.Task[None]] = set()  # background sends, kept referenced until done
 
 
 def issue_link(
@@ -94,30 +91,8 @@ def verification_message(
 
 
 async def send_verification_mail(settings: Settings, to: str, url: str, *, days: int) -> None:
-    """Deliver the link to `to` as the reset mail is delivered; never raises for a mail
-    failure, which is logged without the link."""
-    sender = SmtpSender.from_settings(settings)
-    if sender is not None:
-        message = verification_message(settings, sender.sender, to, url, days)
-        task = asyncio.create_task(_send(sender, message, to))
-        _PENDING.add(task)
-        task.add_done_callback(_PENDING.discard)
-    elif is_development(settings):
-        log.info("would send to %s: email verification link %s", to, url)
-    else:
-        log.error("no mail server (KEYSTEAD_SMTP_HOST): verification mail to %s not sent", to)
-
-
-async def _send(sender: SmtpSender, message: EmailMessage, to: str) -> None:
-    try:
-        await asyncio.to_thread(sender.send, message)
-    except (OSError, smtplib.SMTPException, ValueError) as exc:
-        log.error("verification mail to %s failed: %s: %s", to, type(exc).__name__, exc)
-    else:
-        log.info("verification mail sent to %s", to)
-
-
-async def wait_for_pending_verification_mail() -> None:
-    """Let background sends finish (tests)."""
-    if _PENDING:
-        await asyncio.gather(*list(_PENDING), return_exceptions=True)
+    """Deliver the link to `to` as the reset mail is delivered (mail.deliver)."""
+    await deliver(
+        settings, to, url, lambda sender: verification_message(settings, sender, to, url, days),
+        kind="verification", link_name="email verification link",
+    )  # fmt: skip

@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Final
@@ -121,28 +122,44 @@ def reset_message(settings: Settings, sender: str, to: str, url: str) -> EmailMe
 
 
 async def send_reset_mail(settings: Settings, to: str, url: str) -> None:
-    """Deliver the reset link to `to` as configured (see the module docstring); never raises
-    for a mail failure, which is logged without the link."""
+    """Deliver the reset link to `to` as configured (see the module docstring)."""
+    await deliver(
+        settings, to, url, lambda sender: reset_message(settings, sender, to, url),
+        kind="password-reset", link_name="password reset link",
+    )  # fmt: skip
+
+
+async def deliver(
+    settings: Settings,
+    to: str,
+    link: str,
+    compose: Callable[[str], EmailMessage],
+    *,
+    kind: str,
+    link_name: str,
+) -> None:
+    """Send the message `compose(sender address)` in the background when SMTP is configured;
+    log the link instead on a development issuer; else log that nothing was sent. Never raises
+    for a mail failure, which is logged without the link (it is a live credential)."""
     sender = SmtpSender.from_settings(settings)
     if sender is not None:
-        message = reset_message(settings, sender.sender, to, url)
-        task = asyncio.create_task(_send(sender, message, to))
+        task = asyncio.create_task(_send(sender, compose(sender.sender), to, kind))
         _PENDING.add(task)
         task.add_done_callback(_PENDING.discard)
     elif is_development(settings):
-        log.info("would send to %s: password reset link %s", to, url)
+        log.info("would send to %s: %s %s", to, link_name, link)
     else:
-        log.error("no mail server (KEYSTEAD_SMTP_HOST): password-reset mail to %s not sent", to)
+        log.error("no mail server (KEYSTEAD_SMTP_HOST): %s mail to %s not sent", kind, to)
 
 
-async def _send(sender: SmtpSender, message: EmailMessage, to: str) -> None:
+async def _send(sender: SmtpSender, message: EmailMessage, to: str, kind: str) -> None:
     try:
         await asyncio.to_thread(sender.send, message)
     except (OSError, smtplib.SMTPException, ValueError) as exc:
         # The exception's text, never the message (it holds the link) or the password.
-        log.error("password-reset mail to %s failed: %s: %s", to, type(exc).__name__, exc)
+        log.error("%s mail to %s failed: %s: %s", kind, to, type(exc).__name__, exc)
     else:
-        log.info("password-reset mail sent to %s", to)
+        log.info("%s mail sent to %s", kind, to)
 
 
 async def wait_for_pending_mail() -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from keystead.email_verification import wait_for_pending_verification_mail
+from keystead.mail import wait_for_pending_mail
 from tests.conftest import ISSUER
 from tests.http.management_helpers import get_user, m2m, make_user, module_app, module_http
 from tests.http.test_mail import SMTP_PASSWORD, SMTP_USER, Inbox
@@ -69,7 +69,7 @@ async def test_the_verification_link_arrives_by_smtp_and_works(
         headers=m2m(app, "update:users"),
     )
     assert r.status_code == 201, r.text
-    await wait_for_pending_verification_mail()
+    await wait_for_pending_mail()
     (recipients, message), *others = inbox.messages
     assert others == [] and recipients == ["lin@example.com"]
     assert message["From"] == "Keystead <accounts@keystead.test>"
