@@ -35,6 +35,13 @@ from tests.http.management_helpers import (
 )
 from tests.http.test_reset_password import set_password
 
+
+async def log_events(app: Any, type_: str) -> list[Any]:
+    state = state_of(app)
+    async with state.transaction() as session:
+        return [e for e in await state.logs(session).list(limit=None) if e.type == type_]
+
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 app = module_app()
 http = module_http()
@@ -202,6 +209,8 @@ async def test_verification_ticket_verifies_the_email(
     assert stored is not None and stored.email_verified
     again = await http.get("/u/email-verification", params={"ticket": ticket})
     assert again.status_code == 200 and "Email verified" in again.text
+    verified = [e for e in await log_events(app, "sv") if e.user_id == user.user_id]
+    assert len(verified) == 2
 
 
 async def test_verification_ticket_redirects_to_a_registered_result_url(
@@ -261,9 +270,13 @@ async def test_expired_forged_and_foreign_tickets_are_refused(
     good = new_verification_ticket(state.keys, issuer=ISSUER, user=user, now=time.time())
     head, payload, signature = good.split(".")
     forged = f"{head}.{payload}.{signature[:-4]}AAAA"
+    before = len(await log_events(app, "fv"))
     for ticket in (expired, reset, forged, "not-a-jwt", "x" * 5000):
         _dead(await http.get("/u/email-verification", params={"ticket": ticket}))
     _dead(await http.get("/u/email-verification"))
+    failed = (await log_events(app, "fv"))[: len(await log_events(app, "fv")) - before]
+    assert len(failed) == 4  # the ones read as tokens; none holds the ticket
+    assert all(good not in repr(e) and forged not in repr(e) for e in failed)
     # a verification ticket is no reset ticket either
     assert (await set_password(http, good, NEW)).status_code == 400
     stored = await get_user(app, user.user_id)

@@ -31,6 +31,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "slo": "Success Logout",
     "scp": "Success Change Password",
     "scpr": "Success Change Password Request",
+    "sv": "Success Verification Email",
+    "fv": "Failed Verification Email",
     "fcpr": "Failed Change Password Request",
     "srrt": "Success Revocation",
     "sapi": "Success API Operation",

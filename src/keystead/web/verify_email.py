@@ -53,12 +53,19 @@ async def verify_email_page(request: Request) -> Response:
             user = check_verification_ticket(claims, await users.find(sub))
             if not user.email_verified:
                 user = await users.update(replace(user, email_verified=True))
-    except InvalidToken:
+            await state.logs(session).record("sv", user_id=user.user_id, ip=_ip(request))
+    except InvalidToken as refused:
+        async with state.transaction() as session:  # never the ticket itself: it is a credential
+            await state.logs(session).record("fv", description=refused.description, ip=_ip(request))
         return _dead()
     result_url = ticket_result_url(claims)
     if result_url is not None and await result_url_allowed(state, result_url):
         return RedirectResponse(result_url, status_code=302, headers=dict(BASE_HEADERS))
     return render("email_verified.html", email=user.email)
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _dead() -> Response:
