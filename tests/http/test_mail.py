@@ -5,82 +5,35 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
-from collections.abc import Iterator
 from dataclasses import replace
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 import pytest
 import pytest_asyncio
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from keystead import mail
 from keystead.core.passwords import hash_password
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from tests.conftest import ISSUER
-from tests.http.management_helpers import module_app, module_http
+from tests.http.management_helpers import module_http
+from tests.http.smtp_helpers import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    Inbox,
+    free_port,
+    inbox_fixture,
+    smtp_app,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-SMTP_USER = "keystead"
-SMTP_PASSWORD = "smtp-secret-" + "s" * 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-SMTP_PORT = _free_port()
-app = module_app(
-    smtp_host="127.0.0.1",
-    smtp_port=SMTP_PORT,
-    smtp_username=SMTP_USER,
-    smtp_password=SMTP_PASSWORD,
-    smtp_from="Keystead <accounts@keystead.test>",
-    smtp_starttls=False,  # the local test server speaks plain SMTP
-)
+SMTP_PORT = free_port()
+app = smtp_app(SMTP_PORT)
 http = module_http()
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], Message]] = []
-        self.logins: list[tuple[str, str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any):
-        assert isinstance(data, LoginPassword)
-        login = (data.login.decode(), data.password.decode())
-        self.logins.append(login)
-        return AuthResult(success=login == (SMTP_USER, SMTP_PASSWORD))
-
-
-@pytest.fixture(scope="module")
-def inbox() -> Iterator[Inbox]:
-    box = Inbox()
-    controller = Controller(
-        box,
-        hostname="127.0.0.1",
-        port=SMTP_PORT,
-        authenticator=box.authenticate,
-        auth_require_tls=False,  # plain SMTP on loopback, for the test only
-    )
-    controller.start()
-    try:
-        yield box
-    finally:
-        controller.stop()
+inbox = inbox_fixture(SMTP_PORT)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -147,7 +100,7 @@ async def test_a_failing_mail_server_is_logged_without_the_link(
 ) -> None:
     state: AppState = app.state.keystead
     original = state.settings
-    state.settings = replace(original, smtp_port=_free_port())  # nothing listens there
+    state.settings = replace(original, smtp_port=free_port())  # nothing listens there
     try:
         caplog.set_level(logging.DEBUG)
         await change_password(http, "mia@example.com")

@@ -6,56 +6,30 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from keystead.mail import wait_for_pending_mail
 from tests.conftest import ISSUER
-from tests.http.management_helpers import get_user, m2m, make_user, module_app, module_http
-from tests.http.test_mail import SMTP_PASSWORD, SMTP_USER, Inbox
+from tests.http.management_helpers import get_user, m2m, make_user, module_http
+from tests.http.smtp_helpers import (
+    SMTP_PASSWORD,
+    Inbox,
+    free_port,
+    inbox_fixture,
+    smtp_app,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-SMTP_PORT = _free_port()
-app = module_app(
-    smtp_host="127.0.0.1",
-    smtp_port=SMTP_PORT,
-    smtp_username=SMTP_USER,
-    smtp_password=SMTP_PASSWORD,
-    smtp_from="Keystead <accounts@keystead.test>",
-    smtp_starttls=False,  # the local test server speaks plain SMTP
-)
+SMTP_PORT = free_port()
+app = smtp_app(SMTP_PORT)
 http = module_http()
-
-
-@pytest.fixture(scope="module")
-def inbox() -> Iterator[Inbox]:
-    box = Inbox()
-    controller = Controller(
-        box,
-        hostname="127.0.0.1",
-        port=SMTP_PORT,
-        authenticator=box.authenticate,
-        auth_require_tls=False,  # plain SMTP on loopback, for the test only
-    )
-    controller.start()
-    try:
-        yield box
-    finally:
-        controller.stop()
+inbox = inbox_fixture(SMTP_PORT)
 
 
 async def test_the_verification_link_arrives_by_smtp_and_works(
