@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.http.management_helpers import module_app
+from tests.http.helpers import module_app
 
 SMTP_USER = "keystead"
 SMTP_PASSWORD = "smtp-secret-" + "s" * 20

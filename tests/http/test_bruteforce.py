@@ -35,7 +35,7 @@ from keystead.settings import Settings
 from keystead.storage.models import UserBlockRow
 from tests.conftest import ISSUER
 from tests.http import test_authorize as shared
-from tests.http.management_helpers import m2m
+from tests.http.helpers import m2m
 from tests.http.test_authorize import (
     EMAIL,
     PASSWORD,

@@ -22,7 +22,7 @@ from keystead.core.ports import Connection
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from keystead.oauth.dbconnections import canonical_email
-from tests.http.management_helpers import module_app, module_http
+from tests.http.helpers import module_app, module_http
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

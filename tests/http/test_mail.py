@@ -18,7 +18,7 @@ from keystead.core.passwords import hash_password
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from tests.conftest import ISSUER
-from tests.http.management_helpers import module_http
+from tests.http.helpers import module_http
 from tests.http.smtp_helpers import (
     SMTP_PASSWORD,
     SMTP_USER,

@@ -20,7 +20,7 @@ from keystead.core.keys import check_token_times
 from keystead.errors import InvalidToken
 from keystead.management import auth
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     MGMT,
     SPA,

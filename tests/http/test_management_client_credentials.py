@@ -25,7 +25,7 @@ from keystead.core.client_credentials import (
 from keystead.errors import BadRequest
 from keystead.management.client_credentials import apply_authentication_methods
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     check_error,
     check_oas,

@@ -18,7 +18,7 @@ from keystead.management.schemas import resource_servers as rs_schemas
 from keystead.management.schemas import roles as role_schemas
 from keystead.storage.models import ClientRow
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     MGMT,
     check_error,

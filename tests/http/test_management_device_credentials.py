@@ -17,7 +17,7 @@ from keystead.core.clients import RefreshTokenPolicy
 from keystead.core.refresh_tokens import NewRefreshToken
 from keystead.storage.models import DeviceCredentialRow, RefreshTokenRow
 from keystead.storage.repositories.refresh_tokens import SqlRefreshTokens
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     SPA,
     check_error,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from keystead.storage.models import AuthenticationMethodRow
 from keystead.storage.repositories.authentication_methods import SqlAuthenticationMethods
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     check_error,
     check_oas,

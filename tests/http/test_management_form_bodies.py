@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from keystead.management.bodies import UPDATE_USER
 from keystead.management.form_bodies import FormBody, coerce_form, parse_form
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     check_error,
     check_oas,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keystead.core.ports import Connection
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     SPA,
     check_error,

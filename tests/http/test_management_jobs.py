@@ -15,7 +15,7 @@ import pytest_asyncio
 from keystead.core.users import User
 from keystead.management.jobs import JOBS_KEPT, _jobs
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     check_error,
     check_oas,
     get_user,

@@ -13,7 +13,7 @@ from auth0.management import AsyncAuth0
 from keystead.core.clock import FixedClock
 from keystead.storage.models import LogEventRow
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     check_error,
     check_oas,

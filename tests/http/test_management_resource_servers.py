@@ -16,7 +16,7 @@ from auth0.management import AsyncAuth0
 from keystead.core.apis import ClientGrant
 from keystead.core.clients import Client
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     MGMT,
     check_error,

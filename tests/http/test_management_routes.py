@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from keystead.core import policy
 from keystead.management.api import ApiRoute, PreflightRoute, api
 from keystead.management.routes import routes
-from tests.http.management_helpers import check_error, m2m, module_app, module_http
+from tests.http.helpers import check_error, m2m, module_app, module_http
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 app = module_app()

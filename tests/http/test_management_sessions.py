@@ -18,7 +18,7 @@ from keystead.storage.models import RefreshTokenRow
 from keystead.storage.repositories.refresh_tokens import SqlRefreshTokens
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     SPA,
     SPA_ORIGIN,

@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     check_error,
     check_oas,
     m2m,

@@ -21,7 +21,7 @@ from keystead.core.tickets import new_reset_ticket
 from keystead.core.users import User
 from keystead.storage.keys import verify_token
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     check_error,
     check_oas,
     get_user,

@@ -3,7 +3,7 @@ covered by tests/unit/test_search.py and tests/storage/test_user_search.py."""
 
 from __future__ import annotations
 
-from tests.http.management_helpers import check_oas, m2m, make_user
+from tests.http.helpers import check_oas, m2m, make_user
 
 
 async def test_search_finds_by_email_and_metadata(app, http):

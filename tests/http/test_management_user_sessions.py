@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from keystead.storage.repositories.sessions import SqlLoginSessions
-from tests.http.management_helpers import m2m, make_user, state_of
+from tests.http.helpers import m2m, make_user, state_of
 
 
 async def _open_session(app: Any, user_id: str) -> str:

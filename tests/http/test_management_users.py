@@ -14,7 +14,7 @@ import pytest_asyncio
 from keystead.core.passwords import verify_password
 from keystead.core.ports import Connection
 from keystead.management.bodies import CREATE_USER, UPDATE_USER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     SPA,
     check_error,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.http.management_helpers import m2m, make_spa, state_of
+from tests.http.helpers import m2m, make_spa, state_of
 
 
 async def _events(app: Any, type_: str) -> list[Any]:

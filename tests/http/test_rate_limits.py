@@ -36,7 +36,7 @@ from keystead.settings import Settings
 from tests.compat.conftest import free_port
 from tests.conftest import ISSUER
 from tests.http import test_authorize
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     SPA,
     SPA_ORIGIN,

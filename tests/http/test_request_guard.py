@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.http.management_helpers import m2m
+from tests.http.helpers import m2m
 
 
 async def test_oversized_body_is_413_in_the_oauth_shape(http, settings):

@@ -25,7 +25,7 @@ from keystead.deps import AppState
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.reset import LINK_DEAD, MISMATCH
 from tests.conftest import ISSUER
-from tests.http.management_helpers import module_app, module_http
+from tests.http.helpers import module_app, module_http
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

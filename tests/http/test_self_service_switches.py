@@ -16,7 +16,7 @@ import pytest_asyncio
 from keystead.core.scopes import CURRENT_USER_SCOPES
 from keystead.core.users import User
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     MGMT,
     check_error,

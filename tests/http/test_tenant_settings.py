@@ -13,7 +13,7 @@ from auth0.management import AsyncAuth0
 from keystead.core.apis import Permission, ResourceServer
 from keystead.management.tenant_settings import UPDATE_TENANT_SETTINGS
 from tests.conftest import ISSUER
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     M2M,
     MGMT,
     check_error,

@@ -14,7 +14,7 @@ from keystead.ratelimit import wiring
 from keystead.ratelimit.asgi import AuthenticationRateLimited, ManagementRateLimited
 from tests.conftest import ISSUER
 from tests.http import test_rate_limits as shared
-from tests.http.management_helpers import user_token
+from tests.http.helpers import user_token
 from tests.http.test_rate_limits import ALICE, DETAIL, api_limits, rate_headers
 
 app = shared.app

@@ -17,7 +17,7 @@ from keystead.core.ports import Connection
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.ratelimit.protection import login_verdict, note_login_failure
 from keystead.ratelimit.wiring import PROTECTION, protection_policy
-from tests.http.management_helpers import (
+from tests.http.helpers import (
     check_error,
     check_oas,
     m2m,

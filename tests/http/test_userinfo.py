@@ -22,7 +22,7 @@ from keystead.core.tokens import iso8601
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from tests.conftest import ISSUER
-from tests.http.management_helpers import module_app, module_http
+from tests.http.helpers import module_app, module_http
 
 API = "https://api.example/"
 USERINFO = ISSUER + "userinfo"

@@ -14,7 +14,7 @@ import pytest
 
 from keystead.mail import wait_for_pending_mail
 from tests.conftest import ISSUER
-from tests.http.management_helpers import get_user, m2m, make_user, module_http
+from tests.http.helpers import get_user, m2m, make_user, module_http
 from tests.http.smtp_helpers import (
     SMTP_PASSWORD,
     Inbox,

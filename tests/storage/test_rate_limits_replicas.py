@@ -26,7 +26,7 @@ from keystead.ratelimit import wiring
 from keystead.ratelimit.redis_backend import RedisBackend
 from keystead.settings import Settings
 from tests.conftest import ISSUER
-from tests.http.management_helpers import m2m, make_spa, make_user, state_of, user_token
+from tests.http.helpers import m2m, make_spa, make_user, state_of, user_token
 from tests.storage import test_ratelimit_redis as shared
 from tests.storage.test_ratelimit_redis import RedisProcess
 

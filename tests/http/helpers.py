@@ -1,5 +1,6 @@
-"""Helpers for Management API tests: tokens minted with the app's own keys, stored records,
-and every response checked against Auth0's OpenAPI response schema of the same operation."""
+"""Shared fixtures and helpers of the HTTP tests: a module-scoped app and client, tokens minted
+with the app's own keys, stored records, and Management API responses checked against Auth0's
+OpenAPI response schema of the same operation."""
 
 from __future__ import annotations
 
