@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
+from typing import Any, NoReturn
 
 from keystead import __version__
+from keystead.cli_serve import cmd_serve
+from keystead.cli_support import (
+    apply_file,
+    check_database_url,
+    check_tenant_file,
+    command_logging,
+    database_errors,
+    fail,
+    open_state,
+    shown_url,
+)
 from keystead.errors import ConfigError, KeysteadError
 from keystead.settings import Settings
-
-if TYPE_CHECKING:
-    from keystead.deps import AppState
 
 EXIT_CONFIG = 2  # errors.py: ConfigError → exit code 2
 EXIT_FAILED = 1
@@ -48,10 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError("choose a command: serve, apply, keys, db, dev-ca (see --help)")
         return handler(args, _settings(args))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return EXIT_CONFIG
     except KeysteadError as exc:
-        _fail(str(exc) or type(exc).__name__)
+        fail(str(exc) or type(exc).__name__)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -143,123 +146,27 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env().merged(**flags).with_defaults()
 
 
-# --- serve -------------------------------------------------------------------------------------
-
-
-def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
-    from keystead import server
-    from keystead.logconfig import check_level, configure
-
-    # 1. Everything that can be checked without the database, cheapest first.
-    check_level(settings.log_level)
-    if settings.dev_tls and settings.tls_cert:
-        raise ConfigError("use either --tls-cert/--tls-key or --dev-tls, not both")
-    check_database_url(settings.database_url)
-    if settings.tenant_file:
-        check_tenant_file(settings.tenant_file)
-    certfile, keyfile, ca_path = _tls_files(settings)
-    server.check_port_free(settings.host, settings.port)
-
-    # 2. Migrate, create keys and apply the tenant once, before any worker starts.
-    configure(settings.log_level)
-    asyncio.run(_prepare(settings))
-
-    # 3. Tell the user, then hand over to uvicorn.
-    _banner(settings, ca_path)
-    if not settings.secret_key:
-        _warn_no_secret_key()
-    _warn_about_mail(settings)
-    # The tenant was applied above; workers must not apply it again.
-    server.run(replace(settings, tenant_file=""), ssl_certfile=certfile, ssl_keyfile=keyfile)
-    return 0
-
-
-def _tls_files(settings: Settings) -> tuple[str | None, str | None, Path | None]:
-    from keystead.devtls import ensure_dev_tls
-    from keystead.server import check_tls_files
-
-    if settings.tls_cert:
-        check_tls_files(settings.tls_cert, settings.tls_key)
-        return settings.tls_cert, settings.tls_key, None
-    if settings.dev_tls:
-        extra = [urlsplit(settings.issuer).hostname or ""]
-        if settings.host not in ("0.0.0.0", "::"):
-            extra.append(settings.host)
-        tls = ensure_dev_tls(settings.data_dir, extra)
-        return str(tls.cert), str(tls.key), tls.ca_cert.resolve()
-    return None, None, None
-
-
-async def _prepare(settings: Settings) -> None:
-    async with open_state(settings) as state:
-        if settings.tenant_file:
-            print(await _apply(state, settings.tenant_file), flush=True)
-
-
-def _banner(settings: Settings, ca_path: Path | None) -> None:
-    scheme = "https" if settings.tls_enabled else "http"
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    workers = f"{settings.workers} worker" + ("s" if settings.workers > 1 else "")
-    lines = [
-        f"Keystead {__version__}",
-        f"  issuer     {settings.issuer}",
-        f"  listening  {scheme}://{host}:{settings.port} ({workers})",
-        f"  database   {shown_url(settings.database_url)}",
-    ]
-    if ca_path is not None:
-        lines.append(f"  dev CA     {ca_path}  (trust it: SSL_CERT_FILE / NODE_EXTRA_CA_CERTS)")
-    print("\n".join(lines), flush=True)
-
-
-def _warn_about_mail(settings: Settings) -> None:
-    from keystead.mail import startup_warning
-
-    warning = startup_warning(settings)
-    if warning is not None:
-        bar = "!" * 78
-        print(f"{bar}\n!! WARNING: {warning}\n{bar}", file=sys.stderr, flush=True)
-
-
-def _warn_no_secret_key() -> None:
-    bar = "!" * 78
-    print(
-        f"{bar}\n"
-        "!! WARNING: KEYSTEAD_SECRET_KEY is not set.\n"
-        "!! Signing keys and client secrets are stored UNENCRYPTED in the database.\n"
-        "!! Fine for local development; set a long random KEYSTEAD_SECRET_KEY elsewhere.\n"
-        f"{bar}",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
 # --- apply, keys -------------------------------------------------------------------------------
 
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     check_database_url(settings.database_url)
     check_tenant_file(args.file)
-    _command_logging(settings)
+    command_logging(settings)
 
     async def go() -> str:
         async with open_state(settings) as state:
-            return await _apply(state, args.file)
+            return await apply_file(state, args.file)
 
     print(asyncio.run(go()))
     return 0
-
-
-async def _apply(state: AppState, path: str) -> str:
-    from keystead.storage.tenant import apply_tenant_file
-
-    return str(await apply_tenant_file(state, path))
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from keystead.storage.keys import rotate_keys
 
     check_database_url(settings.database_url)
-    _command_logging(settings)
+    command_logging(settings)
 
     async def go() -> Any:
         async with open_state(settings) as state:
@@ -275,7 +182,7 @@ def cmd_keys_list(_args: argparse.Namespace, settings: Settings) -> int:
     from keystead.storage.keys import list_keys
 
     check_database_url(settings.database_url)
-    _command_logging(settings)
+    command_logging(settings)
 
     async def go() -> list[dict[str, Any]]:
         async with open_state(settings) as state:
@@ -297,7 +204,7 @@ def cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
     from keystead.storage import migrate
 
     check_database_url(settings.database_url)
-    with _database_errors(settings.database_url):
+    with database_errors(settings.database_url):
         migrate.upgrade(settings.database_url)
     print(f"{shown_url(settings.database_url)} is at the latest schema")
     return 0
@@ -307,10 +214,10 @@ def cmd_db_check(_args: argparse.Namespace, settings: Settings) -> int:
     from keystead.storage import migrate
 
     check_database_url(settings.database_url)
-    with _database_errors(settings.database_url):
+    with database_errors(settings.database_url):
         differences = migrate.check(settings.database_url)  # upgrades first
     if differences:
-        _fail("models and migrations differ:")
+        fail("models and migrations differ:")
         for diff in differences:
             print(f"  {diff}", file=sys.stderr)
         return EXIT_FAILED
@@ -333,7 +240,7 @@ def cmd_db_purge(args: argparse.Namespace, settings: Settings) -> int:
     from keystead.storage.purge import GRACE, purge_expired
 
     check_database_url(settings.database_url)
-    _command_logging(settings)
+    command_logging(settings)
     grace = GRACE if args.grace is None else args.grace
 
     async def go() -> dict[str, int]:
@@ -345,7 +252,7 @@ def cmd_db_purge(args: argparse.Namespace, settings: Settings) -> int:
                 grace=grace,
             )
 
-    with _database_errors(settings.database_url):
+    with database_errors(settings.database_url):
         counts = asyncio.run(go())
     for table, count in counts.items():
         print(f"{table:<24} {count}")
@@ -358,69 +265,3 @@ def cmd_dev_ca(_args: argparse.Namespace, settings: Settings) -> int:
     # Only the path on stdout, so `export SSL_CERT_FILE=$(keystead dev-ca)` works.
     print(ensure_dev_ca(settings.data_dir).resolve())
     return 0
-
-
-# --- shared ------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """The server's own start-up (migrations, seed records, keys) without serving."""
-    from keystead.app import create_app
-
-    app = create_app(settings)
-    lifespan = app.router.lifespan_context(app)
-    with _database_errors(settings.database_url):
-        await lifespan.__aenter__()
-    try:
-        yield app.state.keystead
-    finally:
-        await lifespan.__aexit__(None, None, None)
-
-
-@contextmanager
-def _database_errors(database_url: str) -> Iterator[None]:
-    """Turn a driver or connection failure into one ConfigError line naming the database."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        yield
-    except (SQLAlchemyError, OSError) as exc:
-        cause = getattr(exc, "orig", None) or exc
-        text = str(cause).strip().splitlines()
-        reason = text[0] if text else type(cause).__name__
-        raise ConfigError(f"cannot use database {shown_url(database_url)}: {reason}") from None
-
-
-def check_database_url(database_url: str) -> None:
-    """Malformed URL, unsupported database or a file that is not SQLite: refuse before start."""
-    from keystead.storage.db import async_url, check_sqlite_file
-
-    check_sqlite_file(async_url(database_url))
-
-
-def check_tenant_file(path: str) -> None:
-    """Read and validate the file before any database work; `apply` parses it again."""
-    from keystead.core.tenant import parse_tenant
-    from keystead.storage.tenant import read_tenant_file
-
-    parse_tenant(read_tenant_file(path), source=path, environ=os.environ)
-
-
-def shown_url(database_url: str) -> str:
-    """The URL with any password masked, for output."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(database_url).render_as_string(hide_password=True)
-
-
-def _command_logging(settings: Settings) -> None:
-    """One-shot commands log warnings and worse, unless debugging was asked for."""
-    from keystead.logconfig import check_level, configure
-
-    level = check_level(settings.log_level)
-    configure(level if level in ("debug", "trace") else "warning")
-
-
-def _fail(message: str) -> None:
-    print(f"keystead: {message}", file=sys.stderr, flush=True)
