@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from keystead.core import linking
+from keystead.core.accounts import canonical_email
 from keystead.core.clients import Client
 from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
@@ -21,7 +22,6 @@ from keystead.core.passwords import verify_password
 from keystead.core.ports import Connection
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
-from keystead.oauth.dbconnections import canonical_email
 from tests.http.helpers import module_app, module_http
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -21,6 +21,7 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keystead.core.accounts import DATABASE_STRATEGY, canonical_email
 from keystead.core.email_tickets import MAX_TICKET_LIFETIME, VERIFICATION_TICKET_LIFETIME
 from keystead.core.redirects import callback_url_problem
 from keystead.core.tickets import new_reset_ticket, reset_url
@@ -32,7 +33,6 @@ from keystead.management.api import Caller, json_response
 from keystead.management.bodies import read_body
 from keystead.management.schemas import ANY, refuse_unsupported, string
 from keystead.management.schemas.audit import record_change
-from keystead.oauth.dbconnections import DATABASE_STRATEGY, canonical_email
 
 USER_NOT_FOUND: Final = "User not found."
 NO_EMAIL: Final = "The user does not have an email address."

@@ -151,8 +151,8 @@ async def create_user(request: Request, caller: Caller) -> Response:
             _check_password(body["password"], body.get("email"), connection)
             password_hash = await run_in_threadpool(hash_password, body["password"])
         email = normal_email(body.get("email"))
-        if body.get("username") and await _username_taken(
-            session, connection.name, body["username"]
+        if body.get("username") and await repos.users.username_taken(
+            connection.name, body["username"]
         ):
             raise Conflict("The username provided is in use already.", error_code="auth0_idp_error")
         user = User(
@@ -256,7 +256,7 @@ async def _apply(
         changes["email"] = normal_email(body["email"])
         changes.setdefault("email_verified", False)  # a new address is unverified until said so
     if "username" in body:
-        changes["username"] = await _new_username(session, user, connection, body["username"])
+        changes["username"] = await _new_username(repos, user, connection, body["username"])
     if body.get("password") is not None:
         _check_password(body["password"], changes.get("email", user.email), connection)
         changes["password_hash"] = await run_in_threadpool(hash_password, body["password"])
@@ -276,7 +276,7 @@ async def _apply(
 
 
 async def _new_username(
-    session: AsyncSession, user: User, connection: Connection | None, username: str | None
+    repos: Repositories, user: User, connection: Connection | None, username: str | None
 ) -> str | None:
     requires = bool(connection and connection.options.get("requires_username"))
     if not requires:
@@ -287,7 +287,7 @@ async def _new_username(
     if (
         name != user.username
         and connection
-        and await _username_taken(session, connection.name, name)
+        and await repos.users.username_taken(connection.name, name)
     ):
         raise Conflict("The username provided is in use already.", error_code="auth0_idp_error")
     return name
@@ -368,16 +368,6 @@ def default_picture(email: str | None) -> str | None:
     digest = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest()  # Gravatar's key
     fallback = quote(f"https://cdn.auth0.com/avatars/{email.split('@')[0][:2]}.png", safe="")
     return f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d={fallback}"
-
-
-# TODO(move to SqlUsers): a username lookup per connection.
-async def _username_taken(session: AsyncSession, connection: str, username: str) -> bool:
-    found = await session.scalar(
-        select(UserRow.user_id).where(
-            UserRow.connection == connection, UserRow.username == username.lower()
-        )
-    )
-    return found is not None
 
 
 async def _audit(

@@ -1,5 +1,5 @@
-"""Database connections: POST /dbconnections/signup and /dbconnections/change_password
-(contract §7.2, §7.3; security cases SE-11, IN-05, IN-09, RE-13).
+"""Database connections: POST /dbconnections/signup (contract §7.2; security cases SE-11,
+IN-05, IN-09, RE-13).
 
 signup:
     1. body (JSON or form) → fields, typed and bounded
@@ -8,33 +8,32 @@ signup:
     4. hash (worker thread) → user row; a duplicate is the generic `invalid_signup` (no
        enumeration); every outcome logged as `ss` / `fs`
 
-change_password: the same 200 text whether or not the user exists; a reset ticket
-(core/tickets.py) is delivered when it does. The hosted "forgot password" form (web/reset.py)
-sends the same link through send_reset_link.
+change_password: oauth/change_password.py. Addresses and password rules: core/accounts.py.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 
+from keystead.core.accounts import (
+    DATABASE_STRATEGY,
+    canonical_email,
+    connection_password_policy,
+    password_error,
+)
 from keystead.core.clients import Client
-from keystead.core.passwords import PasswordPolicy, hash_password
+from keystead.core.passwords import hash_password
 from keystead.core.ports import Connection
 from keystead.core.profile import MetadataRejected, check_metadata_write
-from keystead.core.tickets import new_reset_ticket, reset_url
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, InvalidRequest, SignupError
-from keystead.mail import send_reset_mail
 from keystead.management.users import default_picture
 from keystead.oauth.authorize import Requester
 from keystead.oauth.params import Params, printable, read_params
@@ -42,12 +41,8 @@ from keystead.ratelimit.protection import signup_buckets
 from keystead.ratelimit.wiring import limit_authentication, policy_of
 from keystead.self_service import profile_policy
 from keystead.storage.login_records import SqlLoginRecords
-from keystead.storage.models import UserRow
 
-DATABASE_STRATEGY: Final = "auth0"
 INVALID_SIGNUP: Final = "Invalid sign up"  # Auth0's body for a duplicate (contract §7.2)
-CHANGE_PASSWORD_SENT: Final = "We've just sent you an email to reset your password."
-MAX_EMAIL: Final = 254  # RFC 5321 path limit, less the angle brackets
 # Column sizes of storage/models.UserRow: longer values are refused, never truncated.
 PROFILE_LIMITS: Final = {
     "given_name": 150,
@@ -59,58 +54,6 @@ PROFILE_LIMITS: Final = {
 # Auth0's default username rule: 1-15 of these characters (connection `validation.username`).
 _USERNAME: Final = re.compile(r"[A-Za-z0-9_+\-.!#$'^`~@]+")
 _PHONE: Final = re.compile(r"\+[1-9][0-9]{1,14}")  # E.164
-# ASCII only, after NFKC: a Unicode domain must come in its xn-- form, so that one address
-# cannot make two accounts (IN-05). Deliverability is the email's job, not this pattern's.
-_LOCAL: Final = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}")
-_LABEL: Final = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
-_DOMAIN: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
-
-
-def canonical_email(raw: str) -> str | None:
-    """NFKC-folded, trimmed, lower-cased address; None when it is not a plain email address."""
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    local, at, domain = email.rpartition("@")
-    if not at or len(email) > MAX_EMAIL or not _LOCAL.fullmatch(local):
-        return None
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        return None
-    return email if _DOMAIN.fullmatch(domain) else None
-
-
-def password_policy(connection: Connection) -> PasswordPolicy:
-    """The connection's `password_complexity_options.min_length` (Auth0's setting), else 8."""
-    options = connection.options.get("password_complexity_options")
-    length = options.get("min_length") if isinstance(options, dict) else None
-    if isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= 128:
-        return PasswordPolicy(min_length=length)
-    return PasswordPolicy()
-
-
-def password_error(policy: PasswordPolicy, password: str, email: str | None) -> SignupError | None:
-    """Auth0's error for a refused password: the rule-specific codes, else PasswordStrengthError
-    with every rule and whether it held (contract §7.2)."""
-    violations = policy.violations(password, email)
-    if not violations:
-        return None
-    codes = {v.code for v in violations}
-    if not codes & {"password_too_short", "password_too_long"}:
-        if "password_dictionary_error" in codes:
-            return _password_rule_error("password_dictionary_error", "Password is too common.")
-        return _password_rule_error(
-            "password_no_user_info_error", "Password is based on user information."
-        )
-    rules = [{"code": v.code, "message": v.message, "verified": False} for v in violations]
-    return SignupError(
-        "invalid_password",
-        {"rules": rules, "verified": False},
-        name="PasswordStrengthError",
-        message="Password is too weak",
-    )
-
-
-def _password_rule_error(code: str, text: str) -> SignupError:
-    name = "".join(part.title() for part in code.removesuffix("_error").split("_")) + "Error"
-    return SignupError(code, text, name=name, message=text)
 
 
 # --- POST /dbconnections/signup ----------------------------------------------------------------
@@ -214,7 +157,7 @@ async def _validate(
     except MetadataRejected as exc:
         raise SignupError("invalid_body", exc.message) from None
 
-    refused = password_error(password_policy(connection), password, email)
+    refused = password_error(connection_password_policy(connection), password, email)
     if refused is not None:
         raise refused
     user = User(
@@ -264,7 +207,9 @@ async def _create(state: AppState, checked: _Signup, who: Requester) -> User:
     password_hash = await run_in_threadpool(hash_password, checked.password)
     try:
         async with state.transaction() as session:
-            if user.username and await _username_taken(session, connection.name, user.username):
+            if user.username and await state.repos(session).users.username_taken(
+                connection.name, user.username
+            ):
                 raise AlreadyExists("username taken")
             # A linked secondary identity still logs in with its address (§9.6): it stays taken.
             linked = SqlLoginRecords(session).linked_login
@@ -292,16 +237,6 @@ async def _create(state: AppState, checked: _Signup, who: Requester) -> User:
 
 def _metadata_details(audit: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"user_metadata": audit} if audit else None
-
-
-# TODO(when SqlUsers has a username lookup): move this query there.
-async def _username_taken(session: AsyncSession, connection: str, username: str) -> bool:
-    found = await session.scalar(
-        select(UserRow.user_id).where(
-            UserRow.connection == connection, UserRow.username == username
-        )
-    )
-    return found is not None
 
 
 _ECHOED: Final = (
@@ -340,82 +275,3 @@ async def _log_failure(
             connection=connection,
             details={"code": exc.code},
         )
-
-
-# --- POST /dbconnections/change_password -------------------------------------------------------
-
-
-async def change_password(request: Request) -> Response:
-    state = get_state(request)
-    params = await read_params(request)
-    email = canonical_email(params.required("email"))
-    if email is None:
-        raise InvalidRequest("email is not a valid email address")
-    connection_name = params.required("connection")
-    client_id = params.get("client_id")
-    async with state.transaction() as session:
-        repos = state.repos(session)
-        connection = await repos.connections.by_name(connection_name)
-        client = await repos.clients.find(client_id) if client_id else None
-    if connection is None or connection.strategy != DATABASE_STRATEGY:
-        raise InvalidRequest("Unknown database connection")
-    if client_id and client is None:
-        raise InvalidRequest("Unknown client")
-    # §12.2: per (IP, email), burst 10 and 1 per minute, then the IP, client and tenant.
-    limits = await limit_authentication(
-        state, request, endpoint="changePassword", email=email, client_id=client_id
-    )
-    who = Requester.of(request)
-    await send_reset_link(
-        state,
-        email=email,
-        connection=connection.name,
-        client_id=client_id,
-        ip=who.ip,
-        user_agent=who.user_agent,
-    )
-    return PlainTextResponse(CHANGE_PASSWORD_SENT, headers={"Cache-Control": "no-store", **limits})
-
-
-async def send_reset_link(
-    state: AppState,
-    *,
-    email: str,
-    connection: str,
-    client_id: str | None,
-    ip: str | None,
-    user_agent: str | None,
-) -> None:
-    """Create a reset ticket and deliver it if `email` has an account in `connection`.
-
-    The caller answers alike either way. A ticket is signed either way too, so that both paths
-    cost about the same time. The log events (`scpr`, `fcpr`) never hold the ticket.
-    """
-    settings = state.settings
-    async with state.transaction() as session:
-        user = await state.repos(session).users.by_email(connection, email)
-        ticket = new_reset_ticket(
-            state.keys,
-            issuer=settings.issuer,
-            user=user or User(user_id="auth0|" + "0" * 24),
-            now=state.clock.now(),
-            client_id=client_id,
-        )
-        await state.logs(session).record(
-            "scpr" if user is not None else "fcpr",
-            description=None if user is not None else "The user does not exist.",
-            user_id=user.user_id if user is not None else None,
-            client_id=client_id,
-            ip=ip,
-            user_agent=user_agent,
-            connection=connection,
-            user_name=email,
-        )
-    if user is not None and user.email:
-        await deliver_reset_link(state, user.email, reset_url(settings.issuer, ticket))
-
-
-async def deliver_reset_link(state: AppState, email: str, url: str) -> None:
-    """Send the reset link to `email` (keystead/mail.py: SMTP in the background, or the log on
-    a development issuer)."""
-    await send_reset_mail(state.settings, email, url)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from keystead.oauth import authorize, dbconnections, discovery, logout, revoke, token, userinfo
+from keystead.oauth import (
+    authorize,
+    change_password,
+    dbconnections,
+    discovery,
+    logout,
+    revoke,
+    token,
+    userinfo,
+)
 
 routes: list[BaseRoute] = [
     Route(
@@ -27,5 +36,5 @@ routes: list[BaseRoute] = [
     Route("/oauth/token", token.token, methods=["POST", "OPTIONS"]),
     Route("/oauth/revoke", revoke.revoke, methods=["POST", "OPTIONS"]),
     Route("/dbconnections/signup", dbconnections.signup, methods=["POST"]),
-    Route("/dbconnections/change_password", dbconnections.change_password, methods=["POST"]),
+    Route("/dbconnections/change_password", change_password.change_password, methods=["POST"]),
 ]

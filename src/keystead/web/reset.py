@@ -23,6 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keystead.core.accounts import (
+    DATABASE_STRATEGY,
+    canonical_email,
+    connection_password_policy,
+)
 from keystead.core.passwords import PasswordPolicy, hash_password
 from keystead.core.tickets import (
     RESET_TICKET_LIFETIME,
@@ -35,12 +40,7 @@ from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState, get_state
 from keystead.errors import InvalidToken
 from keystead.oauth.authorize import Requester
-from keystead.oauth.dbconnections import (
-    DATABASE_STRATEGY,
-    canonical_email,
-    password_policy,
-    send_reset_link,
-)
+from keystead.oauth.change_password import send_reset_link
 from keystead.ratelimit.asgi import AuthenticationRateLimited
 from keystead.ratelimit.protection import clear_user_blocks
 from keystead.ratelimit.wiring import limit_authentication
@@ -179,7 +179,7 @@ async def _open(state: AppState, ticket: str) -> _Opened | None:
         return None
     if connection is None or connection.strategy != DATABASE_STRATEGY:
         return None
-    return _Opened(user, claims, password_policy(connection), connection.name)
+    return _Opened(user, claims, connection_password_policy(connection), connection.name)
 
 
 async def _set_password(

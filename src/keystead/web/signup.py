@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keystead.core.accounts import connection_password_policy
 from keystead.core.passwords import PasswordPolicy, hash_password
 from keystead.core.users import User
 from keystead.deps import get_state
@@ -48,11 +49,7 @@ USER_EXISTS = "The user already exists."
 
 def password_policy(req: AuthorizeRequest) -> PasswordPolicy:
     """The connection's minimum length (Auth0's `password_complexity_options`), else 8."""
-    options = req.connection.options.get("password_complexity_options")
-    length = options.get("min_length") if isinstance(options, dict) else None
-    if isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= 128:
-        return PasswordPolicy(min_length=length)
-    return PasswordPolicy()
+    return connection_password_policy(req.connection)
 
 
 def normal_email(raw: str) -> str | None:

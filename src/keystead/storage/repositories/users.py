@@ -130,6 +130,15 @@ class SqlUsers:
     async def get(self, user_id: str) -> User:
         return to_user(await self._row(user_id))
 
+    async def username_taken(self, connection: str, username: str) -> bool:
+        """Usernames are unique per connection, compared lower-cased (as they are stored)."""
+        found = await self.session.scalar(
+            select(UserRow.user_id).where(
+                UserRow.connection == connection, UserRow.username == username.lower()
+            )
+        )
+        return found is not None
+
     async def find(self, user_id: str) -> User | None:
         row = await self.session.get(UserRow, user_id)
         return to_user(row) if row else None
