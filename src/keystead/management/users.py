@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import quote
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -44,10 +43,9 @@ from keystead.management.params import (
 from keystead.management.serialize import user_json, users_json
 from keystead.self_service import profile_policy
 from keystead.storage.login_records import SqlLoginRecords
-from keystead.storage.models import UserRow
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.sessions import SqlLoginSessions
-from keystead.storage.repositories.users import normal_email, to_user
+from keystead.storage.repositories.users import normal_email
 from keystead.storage.user_reads import find_user
 from keystead.storage.user_search import search_users
 
@@ -86,14 +84,9 @@ async def get_users_by_email(request: Request, caller: Caller) -> Response:
     email = query.get("email")
     if not email:
         raise query_error("Missing required property: email")
-    async with get_state(request).transaction() as session:
-        # TODO(move to SqlUsers): a lookup by email across connections.
-        rows = await session.scalars(
-            select(UserRow)
-            .where(UserRow.email == normal_email(email))
-            .order_by(UserRow.created_at, UserRow.user_id)
-        )
-        users = [to_user(row) for row in rows]
+    state = get_state(request)
+    async with state.transaction() as session:
+        users = await state.repos(session).users.all_with_email(email)
     return json_response(users_json(users, idp_tokens=_idp(caller), projection=projection))
 
 

@@ -156,6 +156,15 @@ class SqlUsers:
         row = await self._by_email(connection, email)
         return to_user(row) if row else None
 
+    async def all_with_email(self, email: str) -> list[User]:
+        """Every user with this (normalised) address, across connections, oldest first."""
+        rows = await self.session.scalars(
+            select(UserRow)
+            .where(UserRow.email == normal_email(email))
+            .order_by(UserRow.created_at, UserRow.user_id)
+        )
+        return [to_user(row) for row in rows]
+
     async def create(self, user: User, *, connection: str) -> User:
         user_id = user.user_id or new_user_id()
         if await self.session.get(UserRow, user_id) is not None:
