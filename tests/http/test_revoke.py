@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ from tests.http.token_helpers import (
     live_refresh_tokens,
     logs,
     make_code,
-    prepared_database,
+    prepared_tenant_fixtures,
     spa_login,
 )
 
@@ -23,19 +22,7 @@ WEB_SECRET = "web-secret: with % and +"
 INVALID = {"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."}
 
 
-@pytest.fixture
-def prepared(tmp_path: Path) -> tuple[str, Tenant]:
-    return prepared_database(tmp_path)
-
-
-@pytest.fixture
-def database_url(prepared: tuple[str, Tenant]) -> str:
-    return prepared[0]
-
-
-@pytest.fixture
-def tenant(prepared: tuple[str, Tenant]) -> Tenant:
-    return prepared[1]
+prepared, database_url, tenant = prepared_tenant_fixtures()
 
 
 def refresh(tenant: Tenant, token: str) -> dict[str, str]:

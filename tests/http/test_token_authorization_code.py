@@ -12,10 +12,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from keystead.app import create_app
 from keystead.core.clients import RefreshTokenPolicy
 from keystead.core.clock import FixedClock
-from keystead.settings import Settings
 from tests.conftest import ISSUER
 from tests.http.token_helpers import (
     API,
@@ -26,36 +24,18 @@ from tests.http.token_helpers import (
     Tenant,
     assert_token_headers,
     claims,
+    clocked_app_fixture,
     header,
     live_refresh_tokens,
     logs,
     make_code,
     postgres_app,
-    prepared_database,
+    prepared_tenant_fixtures,
     state_of,
 )
 
-
-@pytest.fixture
-def prepared(tmp_path: Path) -> tuple[str, Tenant]:
-    return prepared_database(tmp_path)
-
-
-@pytest.fixture
-def database_url(prepared: tuple[str, Tenant]) -> str:
-    return prepared[0]
-
-
-@pytest.fixture
-def tenant(prepared: tuple[str, Tenant]) -> Tenant:
-    return prepared[1]
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FixedClock):  # type: ignore[no-untyped-def]
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
+prepared, database_url, tenant = prepared_tenant_fixtures()
+app = clocked_app_fixture()
 
 
 def spa_exchange(tenant: Tenant, code: str, **extra: str) -> dict[str, str]:

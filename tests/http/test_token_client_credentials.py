@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,26 +22,14 @@ from tests.http.token_helpers import (
     claims,
     header,
     logs,
-    prepared_database,
+    prepared_tenant_fixtures,
     state_of,
 )
 
 M2M_SECRET = "m2m-secret"
 
 
-@pytest.fixture
-def prepared(tmp_path: Path) -> tuple[str, Tenant]:
-    return prepared_database(tmp_path)
-
-
-@pytest.fixture
-def database_url(prepared: tuple[str, Tenant]) -> str:
-    return prepared[0]
-
-
-@pytest.fixture
-def tenant(prepared: tuple[str, Tenant]) -> Tenant:
-    return prepared[1]
+prepared, database_url, tenant = prepared_tenant_fixtures()
 
 
 def form(tenant: Tenant, **extra: str) -> dict[str, str]:

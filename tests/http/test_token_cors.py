@@ -3,8 +3,6 @@ and POST, for an origin one of the clients allows, and only the requesting clien
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -15,7 +13,7 @@ from tests.http.token_helpers import (
     VERIFIER,
     Tenant,
     make_code,
-    prepared_database,
+    prepared_tenant_fixtures,
     spa_login,
 )
 
@@ -26,19 +24,7 @@ PREFLIGHT = {
 }
 
 
-@pytest.fixture
-def prepared(tmp_path: Path) -> tuple[str, Tenant]:
-    return prepared_database(tmp_path)
-
-
-@pytest.fixture
-def database_url(prepared: tuple[str, Tenant]) -> str:
-    return prepared[0]
-
-
-@pytest.fixture
-def tenant(prepared: tuple[str, Tenant]) -> Tenant:
-    return prepared[1]
+prepared, database_url, tenant = prepared_tenant_fixtures()
 
 
 @pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke"])

@@ -4,7 +4,6 @@ CL-06, SE-10)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import bcrypt
@@ -30,7 +29,7 @@ from tests.http.token_helpers import (
     assert_token_headers,
     claims,
     logs,
-    prepared_database,
+    prepared_tenant_fixtures,
     state_of,
 )
 
@@ -39,19 +38,7 @@ WEB_SECRET = "web-secret: with % and +"
 WRONG = {"error": "invalid_grant", "error_description": "Wrong email or password."}
 
 
-@pytest.fixture
-def prepared(tmp_path: Path) -> tuple[str, Tenant]:
-    return prepared_database(tmp_path)
-
-
-@pytest.fixture
-def database_url(prepared: tuple[str, Tenant]) -> str:
-    return prepared[0]
-
-
-@pytest.fixture
-def tenant(prepared: tuple[str, Tenant]) -> Tenant:
-    return prepared[1]
+prepared, database_url, tenant = prepared_tenant_fixtures()
 
 
 def login(tenant: Tenant, **fields: Any) -> dict[str, Any]:

@@ -11,10 +11,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from keystead.app import create_app
 from keystead.core.clients import RefreshTokenPolicy
 from keystead.core.clock import FixedClock
-from keystead.settings import Settings
 from tests.http.token_helpers import (
     API,
     CALLBACK,
@@ -22,11 +20,12 @@ from tests.http.token_helpers import (
     Tenant,
     assert_token_headers,
     claims,
+    clocked_app_fixture,
     live_refresh_tokens,
     logs,
     make_code,
     postgres_app,
-    prepared_database,
+    prepared_tenant_fixtures,
     spa_login,
     state_of,
 )
@@ -35,26 +34,8 @@ INVALID = {"error": "invalid_grant", "error_description": "Unknown or invalid re
 WEB_SECRET = "web-secret: with % and +"
 
 
-@pytest.fixture
-def prepared(tmp_path: Path) -> tuple[str, Tenant]:
-    return prepared_database(tmp_path)
-
-
-@pytest.fixture
-def database_url(prepared: tuple[str, Tenant]) -> str:
-    return prepared[0]
-
-
-@pytest.fixture
-def tenant(prepared: tuple[str, Tenant]) -> Tenant:
-    return prepared[1]
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FixedClock):  # type: ignore[no-untyped-def]
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
+prepared, database_url, tenant = prepared_tenant_fixtures()
+app = clocked_app_fixture()
 
 
 def spa_refresh(tenant: Tenant, token: str, **extra: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
@@ -23,7 +24,7 @@ from starlette.applications import Starlette
 from keystead.app import create_app
 from keystead.core.apis import ClientGrant, Permission, ResourceServer
 from keystead.core.clients import Client, RefreshTokenPolicy
-from keystead.core.clock import Clock
+from keystead.core.clock import Clock, FixedClock
 from keystead.core.codes import AuthorizationCode, code_expiry, new_family_id
 from keystead.core.logs import LogEvent
 from keystead.core.passwords import hash_password
@@ -335,3 +336,40 @@ async def live_refresh_tokens(app: Starlette) -> int:
             .where(RefreshTokenRow.revoked_at.is_(None))
         )
     return int(count or 0)
+
+
+# --- fixtures the token-endpoint test modules share -------------------------------------------
+
+
+def prepared_tenant_fixtures() -> tuple[Any, Any, Any]:
+    """`prepared`, `database_url` and `tenant` fixtures: a copy of the prepared token-test
+    database per test, and its Tenant. Bind them at module level:
+
+        prepared, database_url, tenant = prepared_tenant_fixtures()
+    """
+
+    @pytest.fixture
+    def prepared(tmp_path: Path) -> tuple[str, Tenant]:
+        return prepared_database(tmp_path)
+
+    @pytest.fixture
+    def database_url(prepared: tuple[str, Tenant]) -> str:
+        return prepared[0]
+
+    @pytest.fixture
+    def tenant(prepared: tuple[str, Tenant]) -> Tenant:
+        return prepared[1]
+
+    return prepared, database_url, tenant
+
+
+def clocked_app_fixture() -> Any:
+    """An `app` fixture on the test's FixedClock (conftest's runs on the system clock)."""
+
+    @pytest.fixture
+    async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[Starlette]:
+        application = create_app(settings, clock=clock)
+        async with application.router.lifespan_context(application):
+            yield application
+
+    return app
