@@ -6,29 +6,20 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.compat.serving import free_port, keystead_serve
 from tests.compat.tls import LiveTlsServer, run_tls_server
 from tests.conftest import IN_CI
 
 HERE = Path(__file__).parent
 NODE_DIR = HERE / "node"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -61,46 +52,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, spa_port: int) -> Iter
         "KEYSTEAD_LOG_LEVEL": "warning",
         "SPA_ORIGIN": spa_origin,
     }
-    log = (tmp / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "keystead",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--tenant",
-            str(HERE / "tenant.yaml"),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     issuer = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"keystead serve exited: {(tmp / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(issuer + "healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("keystead serve did not become healthy within 60 s")
-            time.sleep(0.2)
+    args = ["--host", "127.0.0.1", "--port", str(port), "--tenant", str(HERE / "tenant.yaml")]
+    with keystead_serve(args, env=env, issuer=issuer, log_path=tmp / "server.log"):
         yield LiveServer(issuer=issuer, port=port, spa_origin=spa_origin, env=env)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 # --- the --dev-tls server and the Node SDK scripts (test_node_management.py, …) ---------------

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,7 +33,8 @@ from keystead.core.client_credentials import (
 )
 from keystead.core.clients import Client
 from keystead.settings import Settings
-from tests.compat.conftest import free_port, need_node_sdks, run_node_script
+from tests.compat.conftest import need_node_sdks, run_node_script
+from tests.compat.serving import free_port, keystead_serve
 
 CLIENT_ID = "PkjwtCompat000000000000000000001"
 API = "https://api.pkjwt.test/"
@@ -109,35 +107,9 @@ def pkjwt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PkjwtServ
         "KEYSTEAD_SECRET_KEY": SECRET_KEY,
         "KEYSTEAD_LOG_LEVEL": "warning",
     }
-    log = (tmp / "server.log").open("w")
-    command = [sys.executable, "-m", "keystead", "serve", "--host", "127.0.0.1", "--port",
-               str(port)]  # fmt: skip
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(proc, issuer, tmp / "server.log")
+    args = ["--host", "127.0.0.1", "--port", str(port)]
+    with keystead_serve(args, env=env, issuer=issuer, log_path=tmp / "server.log"):
         yield PkjwtServer(issuer=issuer, domain=f"127.0.0.1:{port}", keys=keys)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], issuer: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"keystead serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(issuer + "healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("keystead serve did not become healthy within 60 s")
-        time.sleep(0.2)
 
 
 def revoker(server: PkjwtServer, key: Any, alg: str = "RS256") -> RevokeToken:

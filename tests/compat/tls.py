@@ -8,18 +8,17 @@ development CA through SSL_CERT_FILE / REQUESTS_CA_BUNDLE / NODE_EXTRA_CA_CERTS.
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.compat.serving import free_port, keystead_serve
 
 TENANT = Path(__file__).parent / "tenant.yaml"
 
@@ -42,15 +41,9 @@ class LiveTlsServer:
         return {"SSL_CERT_FILE": ca, "REQUESTS_CA_BUNDLE": ca, "NODE_EXTRA_CA_CERTS": ca}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def run_tls_server(tmp: Path, spa_origin: str) -> Iterator[LiveTlsServer]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KEYSTEAD_DATABASE_URL": f"sqlite:///{tmp / 'live-tls.db'}",
@@ -67,38 +60,11 @@ def run_tls_server(tmp: Path, spa_origin: str) -> Iterator[LiveTlsServer]:
     if made.returncode != 0:
         pytest.fail(f"keystead dev-ca failed: {made.stderr[-2000:]}")
     ca_path = Path(made.stdout.strip())
-    log_path = tmp / "server-tls.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "keystead", "serve", "--dev-tls", "--host", "127.0.0.1",
-             "--port", str(port), "--tenant", str(TENANT)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        issuer = f"https://127.0.0.1:{port}/"
-        try:
-            _wait_healthy(proc, issuer, ca_path, log_path)
-            yield LiveTlsServer(issuer=issuer, port=port, ca_path=ca_path, env=env)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], issuer: str, ca: Path, log: Path) -> None:
+    issuer = f"https://127.0.0.1:{port}/"
+    args = ["--dev-tls", "--host", "127.0.0.1", "--port", str(port), "--tenant", str(TENANT)]
     # Verified against the dev CA: a healthy answer also proves the certificate chain.
-    trust = ssl.create_default_context(cafile=str(ca))
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"keystead serve --dev-tls exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(issuer + "healthz", timeout=1, verify=trust).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("keystead serve --dev-tls did not become healthy within 60 s")
-        time.sleep(0.2)
+    trust = ssl.create_default_context(cafile=str(ca_path))
+    with keystead_serve(
+        args, env=env, issuer=issuer, log_path=tmp / "server-tls.log", verify=trust
+    ):
+        yield LiveTlsServer(issuer=issuer, port=port, ca_path=ca_path, env=env)
