@@ -15,15 +15,12 @@ tickets and access tokens out, and keeps these out of the reset page.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import secrets
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
-from keystead.core.tickets import InvalidTicket
+from keystead.core.tickets import InvalidTicket, fingerprint, ticket_claims
 from keystead.core.tokens import Signer
 from keystead.core.users import User
 
@@ -45,8 +42,7 @@ def verification_url(issuer: str, ticket: str) -> str:
 
 def email_fingerprint(user_id: str, email: str) -> str:
     """A short digest binding the ticket to one user's one address (case as stored)."""
-    material = f"keystead-verify-email\0{user_id}\0{email}".encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(material).digest()[:16]).rstrip(b"=").decode()
+    return fingerprint("keystead-verify-email", user_id, email)
 
 
 def new_verification_ticket(
@@ -62,20 +58,13 @@ def new_verification_ticket(
     """A signed ticket for `user`'s current email address; ValueError when it has none."""
     if not user.email:
         raise ValueError("the user has no email address")
-    iat = int(now)
-    claims: dict[str, Any] = {
-        "iss": issuer,
-        "sub": user.user_id,
-        "aud": verification_audience(issuer),
-        "iat": iat,
-        "exp": iat + int(lifetime),
-        "jti": secrets.token_urlsafe(16),
-        "evf": email_fingerprint(user.user_id, user.email),
-    }
+    bound = {"evf": email_fingerprint(user.user_id, user.email)}
     if result_url:
-        claims["result_url"] = result_url
-    if client_id:
-        claims["azp"] = client_id
+        bound["result_url"] = result_url
+    claims = ticket_claims(
+        issuer=issuer, user=user, audience=verification_audience(issuer), now=now,
+        lifetime=lifetime, client_id=client_id, **bound,
+    )  # fmt: skip
     return signer.sign(claims)
 
 

@@ -47,8 +47,40 @@ def reset_url(issuer: str, ticket: str) -> str:
 def password_fingerprint(user_id: str, password_hash: str | None) -> str:
     """A short digest of the stored hash. The hash embeds a random salt, so the digest reveals
     nothing useful about the password, yet changes whenever a new password is stored."""
-    material = f"keystead-reset\0{user_id}\0{password_hash or ''}".encode()
+    return fingerprint("keystead-reset", user_id, password_hash or "")
+
+
+def fingerprint(purpose: str, *parts: str) -> str:
+    """A short digest binding a ticket to state it must not outlive (a password, an address)."""
+    material = "\0".join((purpose, *parts)).encode()
     return base64.urlsafe_b64encode(hashlib.sha256(material).digest()[:16]).rstrip(b"=").decode()
+
+
+def ticket_claims(
+    *,
+    issuer: str,
+    user: User,
+    audience: str,
+    now: float,
+    lifetime: int,
+    client_id: str | None = None,
+    **bound: str,
+) -> dict[str, Any]:
+    """The claims every ticket has (issuer, user, its own audience, times, a jti, the client)
+    plus `bound`, the fingerprints that tie it to the user's current state."""
+    iat = int(now)
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": user.user_id,
+        "aud": audience,
+        "iat": iat,
+        "exp": iat + int(lifetime),
+        "jti": secrets.token_urlsafe(16),
+        **bound,
+    }
+    if client_id:
+        claims["azp"] = client_id
+    return claims
 
 
 def reset_ticket_claims(
@@ -59,19 +91,10 @@ def reset_ticket_claims(
     lifetime: int = RESET_TICKET_LIFETIME,
     client_id: str | None = None,
 ) -> dict[str, Any]:
-    iat = int(now)
-    claims: dict[str, Any] = {
-        "iss": issuer,
-        "sub": user.user_id,
-        "aud": reset_audience(issuer),
-        "iat": iat,
-        "exp": iat + int(lifetime),
-        "jti": secrets.token_urlsafe(16),
-        "pfp": password_fingerprint(user.user_id, user.password_hash),
-    }
-    if client_id:
-        claims["azp"] = client_id
-    return claims
+    return ticket_claims(
+        issuer=issuer, user=user, audience=reset_audience(issuer), now=now, lifetime=lifetime,
+        client_id=client_id, pfp=password_fingerprint(user.user_id, user.password_hash),
+    )  # fmt: skip
 
 
 def new_reset_ticket(
