@@ -233,7 +233,7 @@ INVALID: list[tuple[str, int, str]] = [
     ("_exists_:(name)", 9, "expected a field name after _exists_:"),
     ("_exists_:foo", 9, "field 'foo' is not searchable"),
     ("name:a :b", 7, "expected a search term"),
-    ("name:a ]", 7, "expected a search term"),
+    ("name:a ]", 7, "unexpected ']'"),
     ("x" * (MAX_QUERY_LENGTH + 1), MAX_QUERY_LENGTH, "query is longer than 2000 characters"),
     ("(" * 21 + "name:a" + ")" * 21, 20, "query nests deeper than 20 levels"),
     ("NOT " * 21 + "name:a", 80, "query nests deeper than 20 levels"),

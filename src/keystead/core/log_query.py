@@ -67,34 +67,10 @@ def searchable(field: str) -> bool:
 class _LogParser(BooleanParser):
     max_depth = MAX_DEPTH
     default_and = True  # Auth0: "if multiple fields are used, the AND operator is used"
+    range_example = "date:[2024-01-01 TO 2024-01-31]"
 
-    def field_clause(self, depth: int) -> Node:
-        c = self.peek()
-        if c in ("[", "{"):
-            raise self.fail("a range needs a field, as in date:[2024-01-01 TO 2024-01-31]")
-        if c in ("]", "}"):
-            raise self.fail(f"unexpected '{c}'")
-        if c == '"':
-            return self.bare(self.phrase())
-        head = self.word(colon_ends=True)
-        if self.pos >= len(self.q) or self.q[self.pos] != ":":
-            return self.bare(head)
-        self.pos += 1  # the colon
-        if head.text == "_exists_" and not head.stars:
-            if not self.peek() or _ends_word(self.peek()):
-                raise self.fail("expected a field name after _exists_:")
-            return Exists(self.check_field(self.word(colon_ends=True)))
-        field = self.check_field(head)
-        if self.peek() == "(":
-            return self.clause(field, depth)
-        return self.value(field)
-
-    def check_field(self, w: _Word) -> str:
-        if w.stars:
-            raise self.fail("wildcards are not allowed in field names", w.start)
-        if not searchable(w.text):
-            raise self.fail(f"field '{w.text}' is not searchable", w.start)
-        return w.text
+    def searchable(self, name: str, *, exists: bool) -> bool:
+        return searchable(name)
 
     # 2. values
 

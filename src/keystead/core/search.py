@@ -78,35 +78,16 @@ class _Parser(BooleanParser):
         super().__init__(q)
         self.default_and = default_operator == "AND"
 
-    def field_clause(self, depth: int) -> Node:
-        if self.peek() in ('"', "[", "{"):
-            if self.peek() != '"':
-                raise self.fail("a range needs a field, as in logins_count:[1 TO 5]")
-            return self.bare(self.phrase())
-        head = self.word(colon_ends=True)
-        if self.pos >= len(self.q) or self.q[self.pos] != ":":
-            return self.bare(head)
-        self.pos += 1  # the colon
-        if head.text == "_exists_" and not head.stars:
-            if not self.peek() or _ends_word(self.peek()):
-                raise self.fail("expected a field name after _exists_:")
-            return Exists(self.check_field(self.word(colon_ends=True), exists=True))
-        field = self.check_field(head)
-        self.skip_space()
-        if self.peek() == "(":
-            return self.clause(field, depth)
-        return self.value(field, grouped=False)
+    range_example = "logins_count:[1 TO 5]"
 
-    def check_field(self, w: _Word, *, exists: bool = False) -> str:
-        if w.stars:
-            raise self.fail("wildcards are not allowed in field names", w.start)
-        if exists and w.text in METADATA_ROOTS:
-            return w.text
+    def searchable(self, name: str, *, exists: bool) -> bool:
+        if exists and name in METADATA_ROOTS:
+            return True  # `_exists_:user_metadata`: the document as a whole
         try:
-            field_type(w.text)
+            field_type(name)
         except KeyError:
-            raise self.fail(f"field '{w.text}' is not searchable", w.start) from None
-        return w.text
+            return False
+        return True
 
     # 3. values
 

@@ -2,7 +2,8 @@
 (core/log_query.py); each subclass says what a field clause and a value are.
 
     expr   := clause ((AND | OR)? clause)*      NOT binds tighter than AND, AND tighter than OR
-    clause := NOT clause | '(' expr ')' | field clause (the subclass's)
+    clause := NOT clause | '(' expr ')' | '_exists_:' field | field ':' value | term
+    (what a field may be, a value and a bare term are the subclass's)
 
 Juxtaposed clauses take `default_and` (AND, else OR), except before NOT, which is always AND
 (Lucene's `a -b` prohibits b whatever the default). Groups nest at most `max_depth` deep.
@@ -10,13 +11,14 @@ Juxtaposed clauses take `default_and` (AND, else OR), except before NOT, which i
 
 from __future__ import annotations
 
-from keystead.core.search_ast import And, Node, Not, Or
-from keystead.core.search_lexer import _Lexer
+from keystead.core.search_ast import And, Exists, Node, Not, Or
+from keystead.core.search_lexer import _ends_word, _Lexer, _Word
 
 
 class BooleanParser(_Lexer):
     max_depth = 10
     default_and = False
+    range_example = "field:[a TO b]"  # for the error when a range comes without its field
 
     def query(self) -> Node:
         node = self.expr(None, 0)
@@ -71,6 +73,41 @@ class BooleanParser(_Lexer):
         return self.field_clause(depth)
 
     def field_clause(self, depth: int) -> Node:
+        """`field:value`, `field:( … )`, `_exists_:field`, or a bare term (no field)."""
+        c = self.peek()
+        if c in ("[", "{"):
+            raise self.fail(f"a range needs a field, as in {self.range_example}")
+        if c in ("]", "}"):
+            raise self.fail(f"unexpected '{c}'")
+        if c == '"':
+            return self.bare(self.phrase())
+        head = self.word(colon_ends=True)
+        if self.pos >= len(self.q) or self.q[self.pos] != ":":
+            return self.bare(head)
+        self.pos += 1  # the colon
+        if head.text == "_exists_" and not head.stars:
+            if not self.peek() or _ends_word(self.peek()):
+                raise self.fail("expected a field name after _exists_:")
+            return Exists(self.check_field(self.word(colon_ends=True), exists=True))
+        field = self.check_field(head)
+        self.skip_space()
+        if self.peek() == "(":
+            return self.clause(field, depth)
+        return self.value(field, grouped=False)
+
+    def check_field(self, w: _Word, *, exists: bool = False) -> str:
+        if w.stars:
+            raise self.fail("wildcards are not allowed in field names", w.start)
+        if not self.searchable(w.text, exists=exists):
+            raise self.fail(f"field '{w.text}' is not searchable", w.start)
+        return w.text
+
+    def searchable(self, name: str, *, exists: bool) -> bool:
+        """May `name` be searched (`exists`: as the field of `_exists_:`)?"""
+        raise NotImplementedError
+
+    def bare(self, w: _Word) -> Node:
+        """A term without a field."""
         raise NotImplementedError
 
     def value(self, field: str, *, grouped: bool) -> Node:
