@@ -1,18 +1,20 @@
-"""The user read on every `/userinfo` and `GET /api/v2/users/{id}`, on the driver itself.
+"""The user read on every `/userinfo`, `GET /api/v2/users/{id}` and token exchange, on the
+driver itself.
 
 The ORM path (`SqlUsers.find` in `AppState.transaction()`) costs three to four times the
 statement, a Core SELECT about twice (it builds an execution context, a result and its rows for
-one row). This read takes a pooled connection and asks the driver directly, turning the values
-into Python with the same column types SQLAlchemy would use:
+one row). This read asks the driver directly and turns the values into Python with the same
+column types SQLAlchemy would use:
 
-    SQLite       the statement on sqlite3 (storage/sqlite_inline.py; a busy database waits in
-                 a worker thread as every other call does), values through the types' result
-                 processors (booleans, JSON text)
-    PostgreSQL   asyncpg's fetchrow, outside a transaction (no BEGIN, no ROLLBACK); JSONB
-                 arrives as text and is parsed
-    other        the Core SELECT
+    SQLite       sqlite3 in place (storage/sqlite_inline.py): outside a transaction on the
+                 worker's query-only connection, inside one on the session's; values through
+                 the types' result processors (booleans, JSON text)
+    PostgreSQL   asyncpg's fetchrow on a pooled connection (outside a transaction: no BEGIN,
+                 no ROLLBACK) or on the session's; JSONB arrives as text and is parsed
 
-Measured per read (CPU, one process): SQLite 170 → 58 µs, PostgreSQL 310 → 190 µs.
+Measured per read (CPU, one process): SQLite 170 → 58 µs on a pooled connection, PostgreSQL
+310 → 190 µs; the worker's own SQLite connection then took `/userinfo` from 160 to 85 µs
+(docs/performance.md, step 10).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, bindparam, select
+from sqlalchemy import JSON, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util.concurrency import greenlet_spawn
@@ -35,7 +37,6 @@ from keystead.storage.models import UserRow
 from keystead.storage.repositories.users import to_user
 
 _USERS = cast(Table, UserRow.__table__)
-_BY_ID = select(_USERS).where(_USERS.c.user_id == bindparam("user_id"))
 _COLUMNS = [column.name for column in _USERS.c]
 
 Convert = Callable[[Any], Any] | None
@@ -73,42 +74,29 @@ def _plan(dialect: Dialect) -> _Plan:
 
 async def find_user(engine: AsyncEngine, user_id: str) -> User | None:
     """The user, read on a connection of its own (outside any transaction)."""
-    if engine.dialect.name not in ("sqlite", "postgresql"):
-        return await _find_with_core(engine, user_id)
     if engine.dialect.name == "sqlite" and (own := await sqlite_inline.reader(engine)) is not None:
-        return cast(User | None, await _fetch(own, engine.dialect, user_id))
+        return await _fetch(own, engine.dialect, user_id)
     fairy = await engine.raw_connection()
     try:
-        found = await _fetch(fairy.driver_connection, engine.dialect, user_id)
+        return await _fetch(fairy.driver_connection, engine.dialect, user_id)
     finally:
         await greenlet_spawn(fairy.close)  # back to the pool (its reset may need the loop)
-    if found is _UNSUPPORTED:
-        return await _find_with_core(engine, user_id)
-    return cast(User | None, found)
 
 
 async def find_user_in(session: AsyncSession, user_id: str) -> User | None:
     """The user, read on the session's own connection (inside its transaction): a request
     that holds a connection must not wait for a second one from a pool others may have emptied."""
     conn, driver = await session_driver(session)
-    found = await _fetch(driver, conn.dialect, user_id)
-    if found is _UNSUPPORTED:
-        row = (await conn.execute(_BY_ID, {"user_id": user_id})).first()
-        return to_user(cast(Any, row)) if row is not None else None
-    return cast(User | None, found)
+    return await _fetch(driver, conn.dialect, user_id)
 
 
-_UNSUPPORTED = object()
-
-
-async def _fetch(driver: Any, dialect: Dialect, user_id: str) -> object:
+async def _fetch(driver: Any, dialect: Dialect, user_id: str) -> User | None:
+    # storage/db.create_engine makes only these two: sqlite_inline on SQLite, asyncpg else.
     plan = _plan(dialect)
     if isinstance(driver, sqlite_inline.Connection):
         row = await driver.fetchone(plan.sql, (user_id,))
-    elif dialect.name == "postgresql":
+    else:
         row = await driver.fetchrow(plan.sql, user_id)
-    else:  # another SQLite driver (aiosqlite): no inline calls
-        return _UNSUPPORTED
     if row is None:
         return None
     values = {
@@ -118,9 +106,3 @@ async def _fetch(driver: Any, dialect: Dialect, user_id: str) -> object:
     # `to_user` reads the row's column attributes, which is all a namespace needs to offer;
     # the documents were parsed just now, so they need no defensive copy.
     return to_user(cast(Any, SimpleNamespace(**values)), fresh=True)
-
-
-async def _find_with_core(engine: AsyncEngine, user_id: str) -> User | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(_BY_ID, {"user_id": user_id})).first()
-    return to_user(cast(Any, row)) if row is not None else None
