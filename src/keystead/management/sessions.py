@@ -18,6 +18,7 @@ tokens (Auth0's DELETE does not either); revoking does. Writes that change somet
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -105,15 +106,9 @@ async def list_user_sessions(request: Request, caller: Caller) -> Response:
 
 
 async def delete_user_sessions(request: Request, caller: Caller) -> Response:
-    state = get_state(request)
-    async with state.transaction() as session:
-        user_id = await _user(state, session, caller)
-        if await _store(state, session).delete_user_sessions(user_id):
-            await record_change(
-                state, session, request, caller, "Delete a user's sessions",
-                target={"id": user_id, "type": "user"}, user_id=user_id,
-            )  # fmt: skip
-    return Response(status_code=202)
+    return await _end_for_user(
+        request, caller, SqlSessionAdmin.delete_user_sessions, "Delete a user's sessions"
+    )
 
 
 def session_json(found: LoginSession, clients: list[str]) -> dict[str, Any]:
@@ -184,15 +179,9 @@ async def list_user_refresh_tokens(request: Request, caller: Caller) -> Response
 
 
 async def delete_user_refresh_tokens(request: Request, caller: Caller) -> Response:
-    state = get_state(request)
-    async with state.transaction() as session:
-        user_id = await _user(state, session, caller)
-        if await _store(state, session).revoke_user_tokens(user_id):
-            await record_change(
-                state, session, request, caller, "Delete a user's refresh tokens",
-                target={"id": user_id, "type": "user"}, user_id=user_id,
-            )  # fmt: skip
-    return Response(status_code=202)
+    return await _end_for_user(
+        request, caller, SqlSessionAdmin.revoke_user_tokens, "Delete a user's refresh tokens"
+    )
 
 
 def token_json(family: TokenFamily, issuer: str, rotating: frozenset[str]) -> dict[str, Any]:
@@ -226,6 +215,24 @@ def _token_key(family: TokenFamily) -> str:
 
 
 # --- shared -----------------------------------------------------------------------------------
+
+
+async def _end_for_user(
+    request: Request,
+    caller: Caller,
+    end: Callable[[SqlSessionAdmin, str], Awaitable[int]],
+    description: str,
+) -> Response:
+    """DELETE /users/{id}/sessions or /refresh-tokens: end them all, audit it if any were."""
+    state = get_state(request)
+    async with state.transaction() as session:
+        user_id = await _user(state, session, caller)
+        if await end(_store(state, session), user_id):
+            await record_change(
+                state, session, request, caller, description,
+                target={"id": user_id, "type": "user"}, user_id=user_id,
+            )  # fmt: skip
+    return Response(status_code=202)
 
 
 def _checkpoint(request: Request) -> Checkpoint:
