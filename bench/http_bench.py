@@ -403,6 +403,7 @@ class Result:
     requests: int
     cpu_us: float  # the server processes' CPU time per request
     load: str
+    sys_us: float = 0.0  # of which in the kernel (system calls: sockets, SQLite's file locks)
     exhausted: int = 0
 
 
@@ -441,11 +442,12 @@ def run_wrk(
             spies.append(
                 subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
-    cpu0 = cpu_seconds(procs)
+    cpu0, sys0 = cpu_seconds(procs), cpu_seconds(procs, kernel_only=True)
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
     cmd += ["-s", str(lua), base, "--", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     cpu = cpu_seconds(procs) - cpu0
+    kernel = cpu_seconds(procs, kernel_only=True) - sys0
     for spy in spies:
         spy.wait()
     found = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
@@ -461,6 +463,7 @@ def run_wrk(
         errors=errors,
         requests=w["requests"],
         cpu_us=cpu / n * 1e6,
+        sys_us=kernel / n * 1e6,
         load=load(),
         exhausted=w["exhausted"],
     )
@@ -509,12 +512,12 @@ def profile_summary(files: list[Path], top: int = 25) -> list[str]:
     return lines
 
 
-def cpu_seconds(procs: list[psutil.Process]) -> float:
+def cpu_seconds(procs: list[psutil.Process], *, kernel_only: bool = False) -> float:
     total = 0.0
     for p in procs:
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
-            total += t.user + t.system
+            total += t.system if kernel_only else t.user + t.system
     return total
 
 
@@ -708,7 +711,8 @@ def print_row(label: str, r: Result, target: float) -> None:
     extra = f"  RAN OUT ({r.exhausted} reused)" if r.exhausted else ""
     print(
         f"  {label:<36} {r.rps:9.0f} req/s  p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  "
-        f"errors {r.errors:<4} cpu {r.cpu_us:6.0f} µs/req  target {target:>6.0f} {verdict:<5}"
+        f"errors {r.errors:<4} cpu {r.cpu_us:6.0f} µs/req (sys {r.sys_us:4.0f})  "
+        f"target {target:>6.0f} {verdict:<5}"
         f"  [load {r.load}]{extra}"
     )
 
