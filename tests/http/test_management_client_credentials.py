@@ -391,3 +391,30 @@ async def test_a_replay_is_refused_by_another_worker_too(http: Any, app: Any) ->
     finally:
         await enable(app, None)
         await http.delete(f"{PATH}/{cred}", headers=admin(app))
+
+
+async def test_a_used_jti_stays_used_when_the_request_fails_afterwards(http: Any, app: Any) -> None:
+    from keystead.core.client_assertion import SEEN_JTIS
+
+    r = await http.post(PATH, json={"credential_type": "public_key", "pem": public_pem()},
+                        headers=admin(app))  # fmt: skip
+    cred = r.json()["id"]
+    await enable(app, [cred])
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": "no-such-code",
+        "redirect_uri": "https://web.example/callback",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion(),
+    }
+    try:
+        r = await http.post("/oauth/token", data=exchange)
+        # authenticated, then refused (a web client without this grant): the request's own
+        # work rolls back …
+        assert r.status_code == 403 and r.json()["error"] == "unauthorized_client", r.text
+        SEEN_JTIS._seen.clear()  # … and another worker, which never saw the jti,
+        r = await http.post("/oauth/token", data=exchange)
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.text
+    finally:
+        await enable(app, None)
+        await http.delete(f"{PATH}/{cred}", headers=admin(app))

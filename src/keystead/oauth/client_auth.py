@@ -23,7 +23,6 @@ from typing import Protocol
 from urllib.parse import unquote_plus
 
 import jwt
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.client_assertion import (
     ASSERTION_TYPE,
@@ -38,6 +37,7 @@ from keystead.core.client_assertion import (
 )
 from keystead.core.client_credentials import enabled_credentials, uses_private_key_jwt
 from keystead.core.clients import Client
+from keystead.deps import AppState
 from keystead.errors import InvalidClient, InvalidRequest
 from keystead.oauth.params import Params
 from keystead.storage.repositories.used_assertions import use_assertion
@@ -75,14 +75,18 @@ class AssertionCheck:
     use_jti: UseJti | None = field(default=None, repr=False)
 
 
-def assertion_check(issuer: str, now: float, session: AsyncSession) -> AssertionCheck:
-    """The check for a request whose unit of work is `session`: a used jti is recorded there,
-    so it is refused by every worker and replica until it expires."""
+def assertion_check(state: AppState) -> AssertionCheck:
+    """The check for a request now. A used jti is recorded and committed in a short unit of
+    work of its own, so every worker and replica refuses it until it expires, even when the
+    request fails later and rolls its own work back. Authenticate before the request's own
+    writes: on SQLite this unit would otherwise wait for the request's write lock."""
+    now = state.clock.now()
 
     async def use_jti(client_id: str, jti: str, expires_at: float) -> bool:
-        return await use_assertion(session, client_id, jti, expires_at=expires_at, now=now)
+        async with state.transaction() as session:
+            return await use_assertion(session, client_id, jti, expires_at=expires_at, now=now)
 
-    return AssertionCheck(issuer, now, use_jti=use_jti)
+    return AssertionCheck(state.settings.issuer, now, use_jti=use_jti)
 
 
 def presented_client(params: Params, authorization: str | None) -> PresentedClient:

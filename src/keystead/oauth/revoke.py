@@ -45,7 +45,7 @@ async def revoke(request: Request) -> Response:
             repos = state.repos(session)
             if len(presented.client_id) <= MAX_CLIENT_ID:
                 found = await repos.clients.find(presented.client_id)
-            check = assertion_check(state.settings.issuer, state.clock.now(), session)
+            check = assertion_check(state)
             client = await authenticate_client(presented, found, repos.clients, check)
             token = params.required("token")
             store = SqlRefreshTokens(session, state.clock, state.sealer)

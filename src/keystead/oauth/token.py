@@ -111,7 +111,7 @@ async def _run(state: AppState, request: Request, attempt: _Attempt) -> TokenPla
         repos = state.repos(session)
         if len(presented.client_id) <= MAX_CLIENT_ID:
             attempt.client = await repos.clients.find(presented.client_id)
-        check = assertion_check(state.settings.issuer, state.clock.now(), session)
+        check = assertion_check(state)
         client = await authenticate_client(presented, attempt.client, repos.clients, check)
         check_grant_allowed(client, grant_type)
         ctx = attempt.ctx = TokenContext(
