@@ -84,8 +84,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # 1 MiB of page cache per connection (SQLite's default is 2 MiB) keeps 40 pooled
     # connections well inside a worker's memory budget; the OS caches the file for all of them.
     cursor.execute("PRAGMA cache_size=-1024")
-    # No busy_timeout here: storage/sqlite_inline.py makes calls on the event loop with none,
-    # and waits for a busy database in a worker thread (a wait on the loop would stall it).
+    # No busy_timeout here: storage/sqlite_inline.py makes calls on the event loop with none
+    # and waits for a busy database with asyncio sleeps (SQLite's own wait would stall it).
     cursor.close()
 
 
