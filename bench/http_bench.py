@@ -23,6 +23,10 @@ load, and one hosted-page password login against one argon2id verification.
 
 `--peer` also runs node `oidc-provider` (bench/peer/, `npm ci` there first) with the same worker
 count and the same client-credentials load, and prints the Keystead/peer ratio.
+
+`--floor` also runs bench/floor_app.py on the same uvicorn and worker count: a bare ASGI app that
+parses the form and signs one (client credentials) or two (code exchange, refresh) RS256 tokens
+and nothing else, the ceiling of any Python token endpoint here; prints Keystead/floor ratios.
 """
 
 from __future__ import annotations
@@ -751,6 +755,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--codes", type=int, default=30_000, help="codes and refresh tokens")
     parser.add_argument("--peer", action="store_true", help="also measure node oidc-provider")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure a bare ASGI app that only signs"
+    )
     parser.add_argument("--no-login", action="store_true", help="skip the password login")
     parser.add_argument("--hold", action="store_true", help="keep the server up until Enter")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
@@ -834,6 +841,8 @@ def measure(args: argparse.Namespace, only: set[str], tmp: Path, tenant: Path, d
             login_cost(server.base)
         if args.peer and "cc" in results:
             peer_ratio(args, tmp, results["cc"])
+        if args.floor:
+            floor_ratios(args, tmp, results)
         if args.hold:
             input(f"server at {server.base}; Enter stops it ")
     finally:
@@ -878,6 +887,60 @@ def peer_ratio(args: argparse.Namespace, tmp: Path, ours: Result) -> None:
             peer.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(peer.pid, signal.SIGKILL)
+
+
+# --- the floor (bench/floor_app.py) -----------------------------------------------------------
+
+# Keystead scenario → (floor path, signatures it needs)
+FLOOR_OF = {"cc": ("/1", 1), "code": ("/2", 2), "refresh": ("/2", 2)}
+
+
+def floor_ratios(args: argparse.Namespace, tmp: Path, ours: dict[str, Result]) -> None:
+    port = args.port + 2
+    log = tmp / "floor.log"
+    cmd = [str(KEYSTEAD.parent / "uvicorn"), "floor_app:app", "--app-dir", str(ROOT / "bench")]
+    cmd += ["--workers", str(args.workers), "--port", str(port), "--loop", "uvloop"]
+    cmd += ["--http", "httptools", "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(
+        cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.post(base + "/1", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.3)
+        procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        run: dict[str, Any] = dict(conns=args.connections, threads=args.threads, procs=procs)
+        body = f"grant_type=refresh_token&client_id={SPA_ID}&refresh_token={'r' * 43}"
+        floors: dict[int, Result] = {}
+        for path, signatures in sorted(set(FLOOR_OF.values())):
+            sc = Scenario(
+                f"floor{signatures}",
+                f"floor: {signatures} RS256 signature{'s' if signatures > 1 else ''}",
+                "POST",
+                path,
+                body=body,
+            )
+            if args.warmup:
+                run_wrk(base, sc, tmp, seconds=args.warmup, **run)
+            floors[signatures] = run_wrk(base, sc, tmp, seconds=args.duration, **run)
+            print_row(sc.label, floors[signatures], 0)
+        for name, (_, signatures) in FLOOR_OF.items():
+            if name in ours:
+                floor = floors[signatures]
+                print(
+                    f"  Keystead/floor {name}: {ours[name].rps / floor.rps:.2f}x req/s; "
+                    f"{ours[name].cpu_us - floor.cpu_us:.0f} µs CPU per request beyond the floor"
+                )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":
