@@ -23,6 +23,7 @@ from keystead.management import (
     roles,
     sessions,
     signing_keys,
+    stats,
     tenant_settings,
     tickets,
     user_blocks,
@@ -132,6 +133,8 @@ routes: list[BaseRoute] = [
     # jobs: the verification email (§10.9)
     api("POST", "/jobs/verification-email", jobs.create_verification_email),
     api("GET", "/jobs/{id}", jobs.get_job),
+    # statistics (§10.9)
+    api("GET", "/stats/active-users", stats.get_active_users),
     # signing keys (§10.9, §1.2): public parts only
     api("GET", "/keys/signing", signing_keys.list_signing_keys),
     api("GET", "/keys/signing/{kid}", signing_keys.get_signing_key),

@@ -199,6 +199,12 @@ class SqlUsers:
     async def count(self) -> int:
         return await self.session.scalar(select(func.count()).select_from(UserRow)) or 0
 
+    async def count_logged_in_since(self, since: float) -> int:
+        """How many users last logged in at or after `since` (epoch seconds): one COUNT that
+        reads ix_users_last_login alone. Users who never logged in (NULL) are not counted."""
+        stmt = select(func.count()).select_from(UserRow).where(UserRow.last_login >= since)
+        return await self.session.scalar(stmt) or 0
+
     async def many(self, user_ids: Sequence[str]) -> Sequence[User]:
         """The users among `user_ids` that exist, in the order given."""
         rows = await self.session.scalars(select(UserRow).where(UserRow.user_id.in_(user_ids)))
