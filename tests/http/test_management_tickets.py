@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ from keystead.core.email_tickets import new_verification_ticket, verification_ur
 from keystead.core.passwords import verify_password
 from keystead.core.tickets import new_reset_ticket
 from keystead.core.users import User
+from keystead.management.tickets import RESULT_URL_NOT_ALLOWED
 from keystead.storage.keys import verify_token
 from tests.conftest import ISSUER
 from tests.http.helpers import (
@@ -34,6 +36,7 @@ from tests.http.helpers import (
     state_of,
 )
 from tests.http.test_reset_password import set_password
+from tests.http.token_helpers import postgres_app
 
 
 async def log_events(app: Any, type_: str) -> list[Any]:
@@ -147,11 +150,25 @@ async def test_password_change_ticket_defaults_to_five_days(
         ),
         (
             {"user_id": "auth0|x", "result_url": "https://a.example/"},
-            "Keystead does not support result_url; leave it out or send null.",
+            "result_url must be a callback or logout URL an application registered, "
+            "or one of the tenant's allowed logout URLs.",
         ),
         (
-            {"user_id": "auth0|x", "mark_email_as_verified": True},
-            "Keystead does not support mark_email_as_verified; leave it out or send null.",
+            {"user_id": "auth0|x", "result_url": "javascript:alert(1)"},
+            "result_url must not use the javascript: scheme.",
+        ),
+        (
+            {"user_id": "auth0|x", "result_url": RESULT_URL + "#frag"},
+            "result_url must not contain a fragment.",
+        ),
+        (
+            {"user_id": "auth0|x", "mark_email_as_verified": "yes"},
+            "Payload validation error: 'Expected type boolean,null but found type string' "
+            "on property mark_email_as_verified.",
+        ),
+        (
+            {"user_id": "auth0|x", "organization_id": "org_1"},
+            "Keystead does not support organization_id; leave it out or send null.",
         ),
         (
             {"user_id": "auth0|x", "nope": 1},
@@ -163,6 +180,181 @@ async def test_password_change_ticket_refuses_bad_bodies(
     http: httpx.AsyncClient, app: Any, body: dict[str, Any], message: str
 ) -> None:
     check_error(await post(http, app, RESET, body), 400, message)
+
+
+async def _reset_ticket(
+    http: httpx.AsyncClient, app: Any, body: dict[str, Any], status: int = 201
+) -> str:
+    r = await post(http, app, RESET, body)
+    assert r.status_code == status, r.text
+    return ticket_of(check_oas(r, "POST", "/tickets/password-change")["ticket"], "u/reset-password")
+
+
+def _redirect(page: httpx.Response, to: str = RESULT_URL) -> dict[str, list[str]]:
+    """The query a redirect to `to` carries, after checking the redirect itself."""
+    assert page.status_code == 302, page.text
+    assert page.headers["cache-control"] == "no-store"
+    location = page.headers["location"]
+    base, _, query = location.partition("?")
+    assert base == to, location
+    return parse_qs(query)
+
+
+async def test_password_change_ticket_redirects_to_its_result_url(
+    http: httpx.AsyncClient, app: Any, user: User, web_client: Any
+) -> None:
+    ticket = await _reset_ticket(http, app, {"user_id": user.user_id, "result_url": RESULT_URL})
+    claims = await _claims(app, ticket, ISSUER + "u/reset-password")
+    assert claims["result_url"] == RESULT_URL and "include_email" not in claims
+    page = await set_password(http, ticket, NEW)
+    assert page.headers["location"] == (
+        RESULT_URL + "?success=true&message=You%20can%20now%20login%20to%20the%20application"
+        "%20with%20the%20new%20password."
+    )
+    assert _redirect(page) == {
+        "success": ["true"],
+        "message": ["You can now login to the application with the new password."],
+    }
+    stored = await get_user(app, user.user_id)
+    assert stored is not None and verify_password(stored.password_hash or "", NEW)
+    assert not stored.email_verified  # not asked for
+    assert (await set_password(http, ticket, NEW + "!")).status_code == 400  # still single use
+
+
+async def test_password_change_ticket_can_name_the_email_in_the_redirect(
+    http: httpx.AsyncClient, app: Any, user: User, web_client: Any
+) -> None:
+    # The registered URL matches whatever its query (as /v2/logout); that query is kept.
+    result_url = RESULT_URL + "?from=invite"
+    body = {"user_id": user.user_id, "result_url": result_url, "includeEmailInRedirect": True}
+    page = await set_password(http, await _reset_ticket(http, app, body), NEW)
+    assert page.headers["location"].startswith(result_url + "&email=")
+    query = _redirect(page)
+    assert query["from"] == ["invite"] and query["email"] == [user.email]
+    assert query["success"] == ["true"]
+
+
+async def test_include_email_without_a_result_url_shows_the_page(
+    http: httpx.AsyncClient, app: Any, user: User
+) -> None:
+    body = {"user_id": user.user_id, "includeEmailInRedirect": True}
+    page = await set_password(http, await _reset_ticket(http, app, body), NEW)
+    assert page.status_code == 200 and "Password changed" in page.text
+
+
+async def test_mark_email_as_verified_verifies_the_address_with_the_new_password(
+    http: httpx.AsyncClient, app: Any, user: User
+) -> None:
+    assert not user.email_verified
+    body = {"user_id": user.user_id, "mark_email_as_verified": True}
+    ticket = await _reset_ticket(http, app, body)
+    stored = await get_user(app, user.user_id)
+    assert stored is not None and not stored.email_verified  # only once the ticket is used
+    page = await set_password(http, ticket, NEW)
+    assert page.status_code == 200 and "Password changed" in page.text
+    stored = await get_user(app, user.user_id)
+    assert stored is not None and stored.email_verified
+    assert verify_password(stored.password_hash or "", NEW)
+
+
+async def test_mark_email_as_verified_never_verifies_a_changed_address(
+    http: httpx.AsyncClient, app: Any, user: User
+) -> None:
+    body = {"user_id": user.user_id, "mark_email_as_verified": True}
+    ticket = await _reset_ticket(http, app, body)
+    r = await http.patch(
+        f"/api/v2/users/{user.user_id}",
+        json={"email": f"new.{secrets.token_hex(4)}@example.com"},
+        headers=m2m(app, "update:users"),
+    )
+    assert r.status_code == 200, r.text
+    assert (await set_password(http, ticket, NEW)).status_code == 200  # the password still works
+    stored = await get_user(app, user.user_id)
+    assert stored is not None and verify_password(stored.password_hash or "", NEW)
+    assert not stored.email_verified
+
+
+async def test_options_that_ask_nothing_are_accepted(
+    http: httpx.AsyncClient, app: Any, user: User
+) -> None:
+    body = {
+        "user_id": user.user_id,
+        "result_url": None,
+        "includeEmailInRedirect": None,
+        "mark_email_as_verified": False,
+        "organization_id": None,
+    }
+    ticket = await _reset_ticket(http, app, body)
+    claims = await _claims(app, ticket, ISSUER + "u/reset-password")
+    assert not {"result_url", "include_email", "mev"} & claims.keys()
+    page = await set_password(http, ticket, NEW)
+    assert page.status_code == 200 and "Password changed" in page.text
+    stored = await get_user(app, user.user_id)
+    assert stored is not None and not stored.email_verified
+
+
+async def test_a_result_url_removed_after_issue_is_not_redirected_to(
+    http: httpx.AsyncClient, app: Any, user: User
+) -> None:
+    leaving = "https://leaving.example.com/done"
+    client = await make_client(
+        app,
+        client_id="Leaving0000000000000000000000001",
+        name="Leaving",
+        app_type="regular_web",
+        callbacks=(leaving,),
+    )
+    body = {"user_id": user.user_id, "result_url": leaving, "includeEmailInRedirect": True}
+    ticket = await _reset_ticket(http, app, body)
+    r = await http.patch(
+        f"/api/v2/clients/{client.client_id}",
+        json={"callbacks": []},
+        headers=m2m(app, "update:clients"),
+    )
+    assert r.status_code == 200, r.text
+    page = await set_password(http, ticket, NEW)
+    assert page.status_code == 200 and "Password changed" in page.text
+    assert "location" not in page.headers and "leaving.example.com" not in page.text
+    stored = await get_user(app, user.user_id)
+    assert stored is not None and verify_password(stored.password_hash or "", NEW)
+    # ... and it can no longer be asked for
+    check_error(
+        await post(http, app, RESET, {"user_id": user.user_id, "result_url": leaving}),
+        400,
+        "result_url must be a callback or logout URL an application registered, "
+        "or one of the tenant's allowed logout URLs.",
+    )
+
+
+async def test_password_change_ticket_options_on_postgresql(tmp_path: Path) -> None:
+    async with postgres_app(tmp_path) as (app, http, _):
+        await make_client(
+            app, client_id="PgWeb000000000000000000000000001", name="Web",
+            app_type="regular_web", callbacks=(RESULT_URL,),
+        )  # fmt: skip
+        user = await make_user(app, email=f"pg.{secrets.token_hex(4)}@example.com")
+        body = {
+            "user_id": user.user_id,
+            "result_url": RESULT_URL,
+            "includeEmailInRedirect": True,
+            "mark_email_as_verified": True,
+        }
+        page = await set_password(http, await _reset_ticket(http, app, body), NEW)
+        assert _redirect(page)["email"] == [user.email]
+        stored = await get_user(app, user.user_id)
+        assert stored is not None and stored.email_verified
+        assert verify_password(stored.password_hash or "", NEW)
+        evil = {**body, "result_url": "https://evil.example/"}
+        check_error(await post(http, app, RESET, evil), 400, RESULT_URL_NOT_ALLOWED)
+        ticket = await _reset_ticket(http, app, body)
+        r = await http.patch(
+            "/api/v2/clients/PgWeb000000000000000000000000001",
+            json={"callbacks": []},
+            headers=m2m(app, "update:clients"),
+        )
+        assert r.status_code == 200, r.text
+        page = await set_password(http, ticket, NEW + "!")  # no longer registered: no redirect
+        assert page.status_code == 200 and "Password changed" in page.text
 
 
 async def test_password_change_ticket_errors(http: httpx.AsyncClient, app: Any, user: User) -> None:

@@ -11,7 +11,7 @@ import re
 import secrets
 from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
@@ -20,12 +20,13 @@ import pytest_asyncio
 from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
 from keystead.core.passwords import hash_password, verify_password
+from keystead.core.tickets import new_reset_ticket
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from keystead.storage.repositories.sessions import SqlLoginSessions
-from keystead.web.reset import LINK_DEAD, MISMATCH
+from keystead.web.reset import LINK_DEAD, MISMATCH, PASSWORD_CHANGED
 from tests.conftest import ISSUER
-from tests.http.helpers import module_app, module_http
+from tests.http.helpers import make_client, module_app, module_http
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -223,6 +224,59 @@ async def test_change_password_api_ticket_works_on_the_page(
     assert match is not None
     assert (await set_password(http, unquote(match.group(1)), NEW)).status_code == 200
     assert verify_password((await current(app, user.user_id)).password_hash or "", NEW)
+
+
+async def test_management_ticket_options_act_on_the_page(
+    http: httpx.AsyncClient, app: Any, clock: FixedClock, user: User
+) -> None:
+    """result_url, includeEmailInRedirect and mark_email_as_verified of
+    POST /api/v2/tickets/password-change (tests/http/test_management_tickets.py issues them)."""
+    result_url = "https://reset-page.example.com/after"
+    await make_client(
+        app,
+        client_id="ResetPage000000000000000000000001",
+        name="Reset page",
+        app_type="regular_web",
+        callbacks=(result_url,),
+    )
+    state: AppState = app.state.keystead
+    ticket = new_reset_ticket(
+        state.keys, issuer=ISSUER, user=user, now=clock.now(), result_url=result_url,
+        include_email=True, mark_email_verified=True,
+    )  # fmt: skip
+    form = await http.get(f"/u/reset-password/{ticket}")  # the form itself is unchanged
+    assert form.status_code == 200 and field(form.text, "ticket") == ticket
+    done = await http.post(
+        f"/u/reset-password/{ticket}",
+        data={"csrf_token": await csrf(http), "password": NEW, "confirm": NEW},
+    )
+    assert done.status_code == 302, done.text
+    assert done.headers["cache-control"] == "no-store"
+    location = urlsplit(done.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == result_url
+    assert parse_qs(location.query) == {
+        "email": [user.email],
+        "success": ["true"],
+        "message": [PASSWORD_CHANGED],
+    }
+    stored = await current(app, user.user_id)
+    assert stored.email_verified and verify_password(stored.password_hash or "", NEW)
+    assert await session_count(app, user.user_id) == 0  # everything else as without options
+    assert len(await events(app, "scp", user.user_id)) == 1
+
+
+async def test_an_unregistered_result_url_in_a_ticket_is_not_followed(
+    http: httpx.AsyncClient, app: Any, clock: FixedClock, user: User
+) -> None:
+    state: AppState = app.state.keystead
+    ticket = new_reset_ticket(
+        state.keys, issuer=ISSUER, user=user, now=clock.now(),
+        result_url="https://never-registered.example/", include_email=True,
+    )  # fmt: skip
+    done = await set_password(http, ticket, NEW)
+    assert done.status_code == 200 and "Password changed" in done.text
+    assert "never-registered" not in done.text
+    assert not (await current(app, user.user_id)).email_verified
 
 
 # --- the new password's rules (policy messages) -------------------------------------------------

@@ -11,12 +11,15 @@ from keystead.core.tickets import (
     RESET_TICKET_LIFETIME,
     InvalidTicket,
     check_reset_ticket,
+    includes_email,
+    marks_email_verified,
     new_reset_ticket,
     password_fingerprint,
     reset_audience,
     reset_ticket_claims,
     reset_url,
     ticket_subject,
+    verified_email_fingerprint,
 )
 from keystead.core.users import User
 from keystead.errors import InvalidToken
@@ -106,3 +109,63 @@ def test_fingerprint_depends_on_user_and_hash() -> None:
 
 def test_reset_url_quotes_the_ticket() -> None:
     assert reset_url(ISSUER, "a.b+c") == "http://keystead.test/u/reset-password?ticket=a.b%2Bc"
+
+
+BASE_CLAIMS = {"iss", "sub", "aud", "iat", "exp", "jti", "pfp"}
+
+
+def test_the_hosted_forms_ticket_carries_no_options() -> None:
+    claims = reset_ticket_claims(issuer=ISSUER, user=USER, now=NOW)
+    assert set(claims) == BASE_CLAIMS  # as before the options existed
+    assert not includes_email(claims) and not marks_email_verified(claims, USER)
+
+
+def test_options_are_claims_beside_an_unchanged_password_binding() -> None:
+    plain = reset_ticket_claims(issuer=ISSUER, user=USER, now=NOW)
+    claims = reset_ticket_claims(
+        issuer=ISSUER, user=USER, now=NOW, result_url="https://app.example/done",
+        include_email=True, mark_email_verified=True,
+    )  # fmt: skip
+    assert set(claims) == BASE_CLAIMS | {"result_url", "include_email", "mev"}
+    assert claims["pfp"] == plain["pfp"]
+    assert claims["result_url"] == "https://app.example/done" and includes_email(claims)
+    assert claims["mev"] == verified_email_fingerprint(USER.user_id, "a@example.com")
+    assert "a@example.com" not in str(claims)
+    assert check_reset_ticket(claims, USER) == USER
+    assert marks_email_verified(claims, USER)
+
+
+def test_include_email_needs_a_result_url() -> None:
+    claims = reset_ticket_claims(issuer=ISSUER, user=USER, now=NOW, include_email=True)
+    assert "include_email" not in claims and not includes_email(claims)
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        replace(USER, email="b@example.com"),  # the address changed since the ticket was made
+        replace(USER, email="A@example.com"),
+        replace(USER, email=None),
+        replace(USER, user_id="auth0|ffffffffffffffffffffffff"),
+    ],
+)
+def test_mark_email_verified_only_for_the_address_it_was_made_for(current: User) -> None:
+    claims = reset_ticket_claims(issuer=ISSUER, user=USER, now=NOW, mark_email_verified=True)
+    assert not marks_email_verified(claims, current)
+
+
+def test_mark_email_verified_needs_an_address() -> None:
+    with pytest.raises(ValueError, match="no email"):
+        reset_ticket_claims(
+            issuer=ISSUER, user=replace(USER, email=None), now=NOW, mark_email_verified=True
+        )
+
+
+def test_options_survive_signing(ring: KeyRing) -> None:
+    ticket = new_reset_ticket(
+        ring, issuer=ISSUER, user=USER, now=NOW, result_url="https://app.example/done",
+        include_email=True, mark_email_verified=True,
+    )  # fmt: skip
+    claims = ring.verify(ticket, issuer=ISSUER, audience=reset_audience(ISSUER), now=NOW + 10)
+    assert claims["result_url"] == "https://app.example/done"
+    assert includes_email(claims) and marks_email_verified(claims, USER)

@@ -4,12 +4,19 @@
         new_reset_ticket(signer, issuer=…, user=…, now=…) → reset_url(issuer, ticket) → email
     /u/reset-password?ticket=…
         verify the JWT (RS256 pinned, aud = reset_audience(issuer), exp) → check_reset_ticket()
+    POST /api/v2/tickets/password-change
+        the same ticket, optionally with `result_url` (where the page redirects once the password
+        is set), `include_email` (the redirect names the address) and `mev` (marks the address
+        verified); the hosted form's tickets never carry them
 
 No table: a ticket is a JWT whose `pfp` claim fingerprints the user's password hash at issue
 time. Setting a password stores a new hash (argon2 salts every hash), so the fingerprint stops
 matching and every ticket issued before dies: single use, and old links die once the password
 changes by any route. Its own audience keeps it from being accepted as an access or ID token,
-and access tokens from being accepted as tickets.
+and access tokens from being accepted as tickets. `mev` fingerprints the address the ticket was
+made for, so it never verifies an address it was not sent to (as core/email_tickets.py's `evf`).
+The optional claims are simply absent when not asked for: a ticket without them is the same as
+before they existed, and `pfp` never depends on them.
 """
 
 from __future__ import annotations
@@ -64,10 +71,11 @@ def ticket_claims(
     now: float,
     lifetime: int,
     client_id: str | None = None,
-    **bound: str,
+    **bound: str | bool,
 ) -> dict[str, Any]:
     """The claims every ticket has (issuer, user, its own audience, times, a jti, the client)
-    plus `bound`, the fingerprints that tie it to the user's current state."""
+    plus `bound`: the fingerprints that tie it to the user's current state, and what the ticket
+    asks of the page that uses it."""
     iat = int(now)
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -83,6 +91,11 @@ def ticket_claims(
     return claims
 
 
+def verified_email_fingerprint(user_id: str, email: str) -> str:
+    """What `mev` holds: the one address a ticket may mark verified."""
+    return fingerprint("keystead-reset-verify-email", user_id, email)
+
+
 def reset_ticket_claims(
     *,
     issuer: str,
@@ -90,10 +103,24 @@ def reset_ticket_claims(
     now: float,
     lifetime: int = RESET_TICKET_LIFETIME,
     client_id: str | None = None,
+    result_url: str | None = None,
+    include_email: bool = False,
+    mark_email_verified: bool = False,
 ) -> dict[str, Any]:
+    """`include_email` only counts with a `result_url`; `mark_email_verified` only for a user with
+    an address (ValueError otherwise)."""
+    bound: dict[str, str | bool] = {"pfp": password_fingerprint(user.user_id, user.password_hash)}
+    if result_url:
+        bound["result_url"] = result_url
+        if include_email:
+            bound["include_email"] = True
+    if mark_email_verified:
+        if not user.email:
+            raise ValueError("the user has no email address")
+        bound["mev"] = verified_email_fingerprint(user.user_id, user.email)
     return ticket_claims(
         issuer=issuer, user=user, audience=reset_audience(issuer), now=now, lifetime=lifetime,
-        client_id=client_id, pfp=password_fingerprint(user.user_id, user.password_hash),
+        client_id=client_id, **bound,
     )  # fmt: skip
 
 
@@ -105,11 +132,17 @@ def new_reset_ticket(
     now: float,
     lifetime: int = RESET_TICKET_LIFETIME,
     client_id: str | None = None,
+    result_url: str | None = None,
+    include_email: bool = False,
+    mark_email_verified: bool = False,
 ) -> str:
-    """A signed ticket for `user`, good for `lifetime` seconds or until the password changes."""
+    """A signed ticket for `user`, good for `lifetime` seconds or until the password changes.
+    The keyword options are the Management API's (reset_ticket_claims)."""
     claims = reset_ticket_claims(
-        issuer=issuer, user=user, now=now, lifetime=lifetime, client_id=client_id
-    )
+        issuer=issuer, user=user, now=now, lifetime=lifetime, client_id=client_id,
+        result_url=result_url, include_email=include_email,
+        mark_email_verified=mark_email_verified,
+    )  # fmt: skip
     return signer.sign(claims)
 
 
@@ -133,3 +166,17 @@ def check_reset_ticket(claims: Mapping[str, Any], user: User | None) -> User:
     if not hmac.compare_digest(expected, str(claims["pfp"])):
         raise InvalidTicket("the ticket was already used or the password has changed")
     return user
+
+
+def marks_email_verified(claims: Mapping[str, Any], user: User) -> bool:
+    """Does a usable ticket ask to mark `user`'s address verified, and is it still the address
+    the ticket was made for? A changed address still gets its password, but stays unverified."""
+    mev = claims.get("mev")
+    if not isinstance(mev, str) or not user.email:
+        return False
+    return hmac.compare_digest(verified_email_fingerprint(user.user_id, user.email), mev)
+
+
+def includes_email(claims: Mapping[str, Any]) -> bool:
+    """Does the redirect to the ticket's result_url name the user's address?"""
+    return claims.get("include_email") is True

@@ -6,8 +6,11 @@
            ticket verified (RS256, its own audience, unexpired, password unchanged) ─▶ new password
            form, with the connection's password rules
     POST   ticket, password, confirm ─ CSRF ─ ticket again ─ rules ─▶ argon2id hash ─▶ stored with
-           last_password_reset, every SSO session of the user ended, brute-force blocks lifted,
-           `scp` logged ─▶ done page
+           last_password_reset (and email_verified when a Management API ticket asks for it
+           and the address is still the one it was made for), every SSO session of the user
+           ended, brute-force blocks lifted, `scp` logged ─▶ 302 to the ticket's result_url with
+           success=true, message (and email when asked) if it is still a registered URL
+           (keystead/email_verification.py), else the done page
 
 The ticket is single-use without a table: storing the new hash changes the fingerprint the
 ticket is bound to (core/tickets.py).
@@ -21,23 +24,28 @@ from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from keystead.core.accounts import (
     DATABASE_STRATEGY,
     canonical_email,
     connection_password_policy,
 )
+from keystead.core.email_tickets import ticket_result_url
 from keystead.core.passwords import PasswordPolicy, hash_password
+from keystead.core.redirects import append_params
 from keystead.core.tickets import (
     RESET_TICKET_LIFETIME,
     InvalidTicket,
     check_reset_ticket,
+    includes_email,
+    marks_email_verified,
     reset_audience,
     ticket_subject,
 )
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState, get_state
+from keystead.email_verification import result_url_allowed
 from keystead.errors import InvalidToken
 from keystead.oauth.authorize import Requester
 from keystead.oauth.change_password import send_reset_link
@@ -48,7 +56,7 @@ from keystead.storage.keys import verify_token
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.csrf import csrf_token, csrf_valid, set_csrf_cookie
 from keystead.web.login import MAX_IDENTIFIER, QUERY_FIELD, csrf_failure, form_text
-from keystead.web.pages import render
+from keystead.web.pages import BASE_HEADERS, render
 
 MAX_TICKET: Final = 4096  # our tickets are about 700 characters; longer input is not ours
 MAX_PASSWORD_FIELD: Final = 4096
@@ -58,6 +66,8 @@ LINK_DEAD: Final = (
 )
 NOT_AN_EMAIL: Final = "Enter a valid email address."
 MISMATCH: Final = "The two passwords do not match."
+# Auth0's `message` on the redirect to a password-change ticket's result_url
+PASSWORD_CHANGED: Final = "You can now login to the application with the new password."
 
 
 @dataclass(frozen=True)
@@ -203,9 +213,10 @@ async def _set_password(
             user = None
         if user is not None:
             now = state.clock.now()
-            await repos.users.update(
-                replace(user, password_hash=password_hash, last_password_reset=now)
-            )
+            changed = replace(user, password_hash=password_hash, last_password_reset=now)
+            if marks_email_verified(opened.claims, user):
+                changed = replace(changed, email_verified=True)
+            await repos.users.update(changed)
             # ASVS 7.4.3: a new password ends every session the old one may have opened.
             ended = await SqlLoginSessions(session, state.clock).delete_for_user(user.user_id)
             await clear_user_blocks(session, user)  # AT-01: a reset also lifts brute-force blocks
@@ -221,6 +232,14 @@ async def _set_password(
             )
     if user is None:
         return _request_form(token, "", error=LINK_DEAD, status=400)
+    result_url = ticket_result_url(opened.claims)
+    if result_url is not None and await result_url_allowed(state, result_url):
+        params = {"success": "true", "message": PASSWORD_CHANGED}
+        if includes_email(opened.claims) and user.email:
+            params = {"email": user.email, **params}
+        return RedirectResponse(
+            append_params(result_url, params), status_code=302, headers=dict(BASE_HEADERS)
+        )
     return render("reset_done.html")
 
 
