@@ -183,6 +183,9 @@ class Users(Protocol):
 
     async def count(self) -> int: ...
 
+    async def count_logged_in_since(self, since: float) -> int:
+        """Users whose last login is at or after `since` (GET /stats/active-users)."""
+
 
 class Roles(Protocol):
     async def get(self, id: str) -> Role: ...
