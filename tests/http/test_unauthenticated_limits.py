@@ -22,7 +22,7 @@ clock = shared.clock
 limits = shared.limits
 template_database = shared.template_database
 
-PER_IP = {"rate_limit_preset": "off", "rate_limits": "authentication.ip=2/min"}
+PER_IP = {"rate_limit_preset": "off", "rate_limits": "unauthenticated.ip=2/min"}
 
 
 def request(path: str, ip: str = "203.0.113.7") -> Request:
@@ -72,11 +72,22 @@ async def test_the_ip_bucket_runs_dry_then_refuses_with_the_apis_429(app: Starle
 
 
 @pytest.mark.parametrize("limits", [{"rate_limit_preset": "off"}])
-async def test_a_default_applies_when_the_ip_rule_is_off(app: Any) -> None:
+async def test_the_off_preset_leaves_unauthenticated_requests_unlimited(app: Any) -> None:
+    for _ in range(3):
+        headers = await wiring.limit_unauthenticated(
+            shared.state_of(app), request("/userinfo"), api="authentication"
+        )
+        assert headers == {}
+
+
+@pytest.mark.parametrize(
+    "limits", [{"rate_limit_preset": "self-hosted", "rate_limits": "authentication.ip=2/min"}]
+)
+async def test_the_rule_is_its_own_not_the_authentication_ip_rule(app: Any) -> None:
     headers = await wiring.limit_unauthenticated(
         shared.state_of(app), request("/userinfo"), api="authentication"
     )
-    assert headers["x-ratelimit-limit"] == str(wiring.UNAUTHENTICATED_DEFAULT.burst)
+    assert headers["x-ratelimit-limit"] == "300"  # the self-hosted preset's 10/s burst 300
 
 
 # --- through the endpoints ---------------------------------------------------------------------

@@ -250,6 +250,16 @@ def test_tenant_file_and_environment_override_the_preset() -> None:
     assert parse_rate_limits(config, preset_name="auth0-paid")["management.tenant"] is None
 
 
+def test_unauthenticated_requests_have_a_rule_of_their_own() -> None:
+    for name in ("self-hosted", "auth0-free", "auth0-paid"):
+        assert preset(name)["unauthenticated.ip"] == BucketSpec(300, 10, 1)
+    assert preset("off")["unauthenticated.ip"] is None
+    tuned = parse_rate_limits({"unauthenticated": {"ip": "5/s burst 100"}})
+    assert tuned["unauthenticated.ip"] == BucketSpec(100, 5, 1)
+    assert tuned["authentication.ip"] == preset("self-hosted")["authentication.ip"]
+    assert parse_rate_limits(None, overrides="unauthenticated.ip=off")["unauthenticated.ip"] is None
+
+
 @pytest.mark.parametrize(
     ("text", "spec"),
     [

@@ -68,6 +68,7 @@ RULES: Final[tuple[str, ...]] = (
     "authentication.ip",
     "authentication.client",
     "authentication.tenant",
+    "unauthenticated.ip",  # an IP's requests whose bearer token is missing or refused, per API
 )
 
 _GROUP_BY_RESOURCE: Final = {
@@ -141,8 +142,10 @@ def _preset(given: Mapping[str, str]) -> RateLimits:
     )
 
 
-# Auth0's published figures (§12.2). The current-user bucket is 10/min in every preset.
+# Auth0's published figures (§12.2). The current-user bucket is 10/min in every preset, and
+# requests without a valid token draw from their IP's bucket, never the tenant's shared ones.
 _AUTH0_PER_USER: Final = {
+    "unauthenticated.ip": "10/s burst 300",
     "management.subject": "10/min",
     "authentication.ipUser": "10/min burst 20",  # same user from one IP: after 20/min, 10/min
     "authentication.endpoints.userinfo": "5/min burst 10",
@@ -210,6 +213,7 @@ def parse_rate_limits(
           preset: auth0-free
           management: {subject: 20/min, tenant: 5/s burst 10, endpoints: {usersRead: off}}
           authentication: {ip: 10/s burst 300, ipUser: 10/min burst 20}
+          unauthenticated: {ip: 5/s burst 100}
     """
     config = config or {}
     if not isinstance(config, Mapping):
@@ -219,12 +223,13 @@ def parse_rate_limits(
         raise ConfigError("rateLimits.preset must be a preset name")
     limits = preset(name)
     changes: dict[str, BucketSpec | None] = {}
-    for section in ("management", "authentication"):
+    sections = ("management", "authentication", "unauthenticated")
+    for section in sections:
         _flatten(config.get(section), section, changes)
-    unknown = sorted(set(config) - {"preset", "management", "authentication"})
+    unknown = sorted(set(config) - {"preset", *sections})
     if unknown:
         raise ConfigError(
-            f"rateLimits.{unknown[0]}: unknown key; expected preset, management, authentication"
+            f"rateLimits.{unknown[0]}: unknown key; expected preset, {', '.join(sections)}"
         )
     return limits.updated(changes).updated(parse_overrides(overrides))
 

@@ -38,7 +38,6 @@ from keystead.core.ratelimit import (
     Decision,
     management_endpoint,
     parse_rate_limits,
-    parse_spec,
 )
 from keystead.deps import AppState
 from keystead.errors import OAuthError
@@ -62,7 +61,6 @@ CURRENT_USER_LIMIT: Final = "The current_user scope limit has been reached"  # Â
 # from its IP's own bucket, one per API, at the `authentication.ip` figure, or this one when
 # that rule is off (an attacker's flood is limited in every preset).
 UNAUTHENTICATED_RULE: Final = "unauthenticated.ip"
-UNAUTHENTICATED_DEFAULT: Final = parse_spec("10/s burst 300")
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -185,11 +183,14 @@ async def limit_authentication(
 async def limit_unauthenticated(state: AppState, request: Request, *, api: Api) -> dict[str, str]:
     """The X-RateLimit headers for a request whose bearer token was missing or refused, or the
     API's 429 (ManagementRateLimited / AuthenticationRateLimited) once its IP's bucket is dry.
-    Called where the 401 is answered; the 401 is still sent while the bucket holds."""
+    Called where the 401 is answered; the 401 is still sent while the bucket holds. The rule is
+    `unauthenticated.ip` (off in the `off` preset, or set to `off` on its own)."""
     limiter = limiter_of(state)
     if limiter is None:
         return {}
-    spec = limiter.limits["authentication.ip"] or UNAUTHENTICATED_DEFAULT
+    spec = limiter.limits[UNAUTHENTICATED_RULE]
+    if spec is None:
+        return {}
     ip = client_ip(request)
     bucket = Bucket(f"anon:{api}:{quote(ip[:64], safe='.')}", spec, UNAUTHENTICATED_RULE)
     return await _enforce(state, limiter, [bucket], api, request, {})
