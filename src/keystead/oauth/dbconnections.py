@@ -34,7 +34,7 @@ from keystead.core.profile import MetadataRejected, check_metadata_write
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, InvalidRequest, SignupError
-from keystead.management.users import default_picture
+from keystead.management.user_writes import default_picture
 from keystead.oauth.authorize import Requester
 from keystead.oauth.params import Params, printable, read_params
 from keystead.ratelimit.protection import signup_buckets
