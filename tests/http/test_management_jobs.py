@@ -6,14 +6,22 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from starlette.applications import Starlette
 
+from keystead.app import create_app
+from keystead.core.clock import FixedClock
 from keystead.core.users import User
-from keystead.management.jobs import JOBS_KEPT, _jobs
+from keystead.management.jobs import JOB_LIFETIME
+from keystead.settings import Settings
 from tests.conftest import ISSUER
 from tests.http.helpers import (
     check_error,
@@ -27,7 +35,14 @@ from tests.http.helpers import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-app = module_app()
+
+
+@pytest.fixture(scope="module")
+def clock() -> FixedClock:
+    return FixedClock(time.time())  # the app checks the helpers' tokens against it
+
+
+app = module_app(fixed_clock=True)
 http = module_http()
 
 JOBS = "/api/v2/jobs/verification-email"
@@ -110,10 +125,64 @@ async def test_errors_send_nothing(
     assert mailed_links(caplog) == []
 
 
-async def test_only_the_latest_jobs_are_kept(http: httpx.AsyncClient, app: Any) -> None:
-    state = app.state.keystead
-    jobs = _jobs(state)
-    for n in range(JOBS_KEPT + 5):
-        jobs[f"job_{n:016d}"] = (state.clock.now(), {"id": f"job_{n:016d}"})
-    assert len(_jobs(state)) == JOBS_KEPT
-    assert "job_0000000000000000" not in _jobs(state)
+async def test_a_job_expires_after_a_day(
+    http: httpx.AsyncClient, app: Any, user: User, clock: FixedClock
+) -> None:
+    r = await http.post(JOBS, json={"user_id": user.user_id}, headers=m2m(app, "update:users"))
+    assert r.status_code == 201, r.text
+    path = f"/api/v2/jobs/{r.json()['id']}"
+    headers = m2m(app, "read:users", ttl=2 * int(JOB_LIFETIME))  # still valid a day later
+    start = clock.t
+    try:
+        clock.advance(JOB_LIFETIME - 1)
+        assert (await http.get(path, headers=headers)).json() == r.json()
+        clock.advance(1)
+        check_error(await http.get(path, headers=headers), 404, "Job not found.")
+    finally:
+        clock.t = start
+
+
+@asynccontextmanager
+async def running(url: str, tmp_path: Path) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """One worker: an app of its own over the database at `url`, and its client."""
+    settings = Settings(issuer=ISSUER, database_url=url, data_dir=str(tmp_path)).with_defaults()
+    worker = create_app(settings)
+    async with worker.router.lifespan_context(worker):
+        transport = httpx.ASGITransport(app=worker)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER.rstrip("/")) as client:
+            yield worker, client
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """One database for two workers: a SQLite file, or a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    from tests.storage.conftest import Scratch
+
+    scratch = Scratch()
+    try:
+        yield scratch.create()
+    finally:
+        scratch.drop_all()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_job_made_on_one_worker_is_read_on_another(shared_url: str, tmp_path: Path) -> None:
+    async with (
+        running(shared_url, tmp_path / "a") as (one, http_one),
+        running(shared_url, tmp_path / "b") as (other, http_other),
+    ):
+        user = await make_user(one, email=f"ada.{secrets.token_hex(4)}@example.com")
+        made = await http_one.post(
+            JOBS, json={"user_id": user.user_id}, headers=m2m(one, "update:users")
+        )
+        assert made.status_code == 201, made.text
+        path = f"/api/v2/jobs/{made.json()['id']}"
+        read = await http_other.get(path, headers=m2m(other, "read:users"))
+        assert read.status_code == 200, read.text
+        assert check_oas(read, "GET", "/jobs/{id}") == made.json()
+    async with running(shared_url, tmp_path / "c") as (restarted, http_restarted):
+        read = await http_restarted.get(path, headers=m2m(restarted, "create:users"))
+        assert read.status_code == 200 and read.json() == made.json()

@@ -17,12 +17,14 @@ from keystead.core.sessions import IDLE_TIMEOUT
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.storage.models import (
     AuthorizationCodeRow,
+    JobRow,
     LoginSessionRow,
     RefreshTokenRow,
     UserBlockRow,
 )
 from keystead.storage.purge import purge_expired
 from keystead.storage.repositories import Repositories
+from keystead.storage.repositories.jobs import Job, SqlJobs
 from keystead.storage.repositories.used_assertions import use_assertion
 
 NOW = 2_000_000_000.0
@@ -184,6 +186,7 @@ async def test_nothing_to_purge(rows: Rows, session: AsyncSession) -> None:
         "refresh_token_results": 0,
         "user_blocks": 0,
         "used_client_assertions": 0,
+        "jobs": 0,
     }
     assert await session.scalar(select(func.count()).select_from(RefreshTokenRow)) == 0
 
@@ -199,3 +202,13 @@ async def test_used_client_assertions_go_once_expired(rows: Rows, session: Async
     assert (await purge(session))["used_client_assertions"] == 1
     assert not await use_assertion(session, "c1", "live", expires_at=NOW + 10, now=NOW)
     assert await use_assertion(session, "c1", "dead", expires_at=NOW + 10, now=NOW)
+
+
+async def test_jobs_go_once_expired(rows: Rows, session: AsyncSession) -> None:
+    jobs = SqlJobs(session)
+    await jobs.add(Job("job_live", "verification_email", "completed", NOW - 60, NOW + 10))
+    for n in range(3):  # more than one batch
+        await jobs.add(Job(f"job_dead{n}", "verification_email", "completed", NOW - 99, NOW))
+    assert (await purge(session))["jobs"] == 3
+    assert await labels(session, JobRow.id) == {"job_live"}
+    assert await jobs.get("job_live", now=NOW) is not None

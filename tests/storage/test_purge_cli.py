@@ -59,6 +59,7 @@ def test_db_purge_prints_counts_per_table(tmp_path: Path, capsys: pytest.Capture
         "refresh_token_results": "0",
         "user_blocks": "2",
         "used_client_assertions": "0",
+        "jobs": "0",
     }
     assert _count(path) == 0
 

@@ -4,22 +4,22 @@
     GET  /jobs/{id}                read:users|create:users  200 the same job / 404
 
 The mail goes out at once (keystead/email_verification.py, the reset mail's sender), so every job
-is `completed` when created. Job records live only in this process's memory, the last
-JOBS_KEPT of them for JOB_LIFETIME: enough for an SDK that reads back the job it just made, not a
-history (a job made on another replica, or before a restart, is a 404).
+is `completed` when created. Jobs are rows of the `jobs` table (storage/repositories/jobs.py),
+so a job made through one worker or replica is read through any other, and survives a restart.
+Each is readable for JOB_LIFETIME, then a 404 like an unknown one; `keystead db purge`
+(storage/purge.py) deletes it after.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
 from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from keystead.core.email_tickets import VERIFICATION_TICKET_LIFETIME
-from keystead.deps import AppState, get_state
+from keystead.deps import get_state
 from keystead.email_verification import issue_link, send_verification_mail
 from keystead.errors import BadRequest, NotFound
 from keystead.management.api import Caller, json_response
@@ -28,11 +28,10 @@ from keystead.management.schemas import ANY, refuse_unsupported, string
 from keystead.management.schemas.audit import record_change
 from keystead.management.serialize import iso
 from keystead.management.tickets import NO_EMAIL, check_client, find_user
+from keystead.storage.repositories.jobs import Job, SqlJobs
 
-JOBS_KEPT: Final = 1000
 JOB_LIFETIME: Final = 86_400.0  # seconds
 JOB_NOT_FOUND: Final = "Job not found."
-_JOBS = "management.jobs"  # key in AppState.extras
 
 UNSUPPORTED: Final = frozenset({"identity", "organization_id"})
 CREATE_VERIFICATION_EMAIL: Final[dict[str, Any]] = {
@@ -57,52 +56,45 @@ async def create_verification_email(request: Request, caller: Caller) -> Respons
     if not user.email:
         raise BadRequest(NO_EMAIL)
     url = issue_link(state, user, lifetime=VERIFICATION_TICKET_LIFETIME, client_id=client_id)
-    job = _remember(
-        state,
-        {
-            "type": "verification_email",
-            "status": "completed",
-            "created_at": iso(state.clock.now()),
-            "id": "job_" + secrets.token_hex(8),  # Auth0's shape: job_ + 16 characters
-        },
+    now = state.clock.now()
+    job = Job(
+        id="job_" + secrets.token_hex(8),  # Auth0's shape: job_ + 16 characters
+        type="verification_email",
+        status="completed",
+        created_at=now,
+        expires_at=now + JOB_LIFETIME,
     )
     async with state.transaction() as session:
+        await SqlJobs(session).add(job)
         await record_change(
             state,
             session,
             request,
             caller,
             "Send an email address verification email",
-            target={"user_id": user.user_id, "job_id": job["id"]},
+            target={"user_id": user.user_id, "job_id": job.id},
             user_id=user.user_id,
         )
     days = VERIFICATION_TICKET_LIFETIME // 86_400
     await send_verification_mail(state.settings, user.email, url, days=days)
-    return json_response(job, 201)
+    return json_response(job_json(job), 201)
 
 
 async def get_job(request: Request, caller: Caller) -> Response:
     state = get_state(request)
-    jobs = _jobs(state)
-    found = jobs.get(request.path_params["id"])
+    async with state.transaction() as session:
+        found = await SqlJobs(session).get(request.path_params["id"], now=state.clock.now())
     if found is None:
         raise NotFound(JOB_NOT_FOUND, error_code="inexistent_job")
-    return json_response(found[1])
+    return json_response(job_json(found))
 
 
-def _jobs(state: AppState) -> OrderedDict[str, tuple[float, dict[str, Any]]]:
-    jobs: OrderedDict[str, tuple[float, dict[str, Any]]] = state.extras.setdefault(
-        _JOBS, OrderedDict()
-    )
-    cutoff = state.clock.now() - JOB_LIFETIME
-    while jobs and (len(jobs) > JOBS_KEPT or next(iter(jobs.values()))[0] < cutoff):
-        jobs.popitem(last=False)
-    return jobs
-
-
-def _remember(state: AppState, job: dict[str, Any]) -> dict[str, Any]:
-    jobs = _jobs(state)
-    jobs[job["id"]] = (state.clock.now(), job)
-    if len(jobs) > JOBS_KEPT:
-        jobs.popitem(last=False)
-    return job
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as Auth0 answers it: its fields, then whatever else that type of job carries."""
+    return {
+        "type": job.type,
+        "status": job.status,
+        "created_at": iso(job.created_at),
+        "id": job.id,
+        **job.details,
+    }

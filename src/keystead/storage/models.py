@@ -370,3 +370,17 @@ class UsedClientAssertionRow(Base):
     __tablename__ = "used_client_assertions"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256(client_id, jti)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class JobRow(Base):
+    """Management API jobs (`/api/v2/jobs`), shared by every worker and replica so a job made
+    on one is read on another; kept until they expire (storage/purge.py removes them after)."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # job_ + 16 hex characters
+    type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    # The job's other fields as GET /jobs/{id} returns them.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

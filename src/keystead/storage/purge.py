@@ -13,6 +13,8 @@
                             unblocked failure counts untouched for `stale_counts_after`
     used_client_assertions  private_key_jwt jtis whose assertion has expired (a replay of it
                             is refused by its exp anyway)
+    jobs                    Management API jobs past their lifetime (management/jobs.py: GET
+                            answers 404 for them already)
 
 Password-reset tickets have no table (core/tickets.py: signed, fingerprinted JWTs): nothing to
 purge. Each batch is its own short transaction, so a purge never holds a lock for long.
@@ -32,6 +34,7 @@ from keystead.core.bruteforce import IP_ROW, BruteForcePolicy
 from keystead.core.sessions import IDLE_TIMEOUT
 from keystead.storage.models import (
     AuthorizationCodeRow,
+    JobRow,
     LoginSessionRow,
     RefreshTokenRow,
     UsedClientAssertionRow,
@@ -77,6 +80,7 @@ async def purge_expired(
         "used_client_assertions": await _in_batches(
             transaction, batch, lambda s: _used_assertions(s, now, batch)
         ),
+        "jobs": await _in_batches(transaction, batch, lambda s: _jobs(s, now, batch)),
     }
     return counts
 
@@ -128,6 +132,11 @@ async def _used_assertions(session: AsyncSession, now: float, batch: int) -> tup
     row = UsedClientAssertionRow
     keys = await session.scalars(select(row.key).where(row.expires_at <= now).limit(batch))
     return await _delete_keys(session, row, row.key, list(keys))
+
+
+async def _jobs(session: AsyncSession, now: float, batch: int) -> tuple[int, int]:
+    keys = await session.scalars(select(JobRow.id).where(JobRow.expires_at <= now).limit(batch))
+    return await _delete_keys(session, JobRow, JobRow.id, list(keys))
 
 
 async def _sessions(session: AsyncSession, now: float, batch: int) -> tuple[int, int]:
