@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from keystead.management import (
+    authentication_methods,
     client_credentials,
     client_grants,
     clients,
@@ -31,6 +32,7 @@ from keystead.management import (
 )
 from keystead.management.api import PreflightRoute, api
 
+_METHODS = "/users/{id}/authentication-methods"
 _METHOD = "/users/{id}/authentication-methods/{authentication_method_id}"
 _CREDENTIALS = "/clients/{client_id}/credentials"
 _CREDENTIAL = _CREDENTIALS + "/{credential_id}"
@@ -65,13 +67,13 @@ routes: list[BaseRoute] = [
     # MFA: enrollments, multifactor, authentication methods (§9.2)
     api("GET", "/users/{id}/enrollments", enrollments.get_enrollments),
     api("DELETE", "/users/{id}/multifactor/{provider}", enrollments.delete_multifactor_provider),
-    api("GET", "/users/{id}/authentication-methods", enrollments.list_authentication_methods),
-    api("POST", "/users/{id}/authentication-methods", enrollments.create_authentication_method),
-    api("PUT", "/users/{id}/authentication-methods", enrollments.replace_authentication_methods),
-    api("DELETE", "/users/{id}/authentication-methods", enrollments.delete_authentication_methods),
-    api("GET", _METHOD, enrollments.get_authentication_method),
-    api("PATCH", _METHOD, enrollments.update_authentication_method),
-    api("DELETE", _METHOD, enrollments.delete_authentication_method),
+    api("GET", _METHODS, authentication_methods.list_authentication_methods),
+    api("POST", _METHODS, authentication_methods.create_authentication_method),
+    api("PUT", _METHODS, authentication_methods.replace_authentication_methods),
+    api("DELETE", _METHODS, authentication_methods.delete_authentication_methods),
+    api("GET", _METHOD, authentication_methods.get_authentication_method),
+    api("PATCH", _METHOD, authentication_methods.update_authentication_method),
+    api("DELETE", _METHOD, authentication_methods.delete_authentication_method),
     # device credentials (§10.1)
     api("GET", "/device-credentials", device_credentials.list_device_credentials),
     api("POST", "/device-credentials", device_credentials.create_device_credential),
