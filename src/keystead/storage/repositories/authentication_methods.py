@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keystead.core.clock import Clock
@@ -150,6 +150,36 @@ class SqlAuthenticationMethods:
         row = await self._row(user_id, method_id)
         row.last_auth_at = self.clock.now()
         await self.session.flush()
+
+    async def first_confirmed(self, user_id: str, type: str) -> AuthenticationMethod | None:
+        """The user's oldest confirmed method of `type` (the factor a login asks for)."""
+        stmt = (
+            select(_T)
+            .where(_T.user_id == user_id, _T.type == type, _T.confirmed.is_(True))
+            .order_by(_T.created_at, _T.id)
+            .limit(1)
+        )
+        row = await self.session.scalar(stmt)
+        return _to_core(row) if row is not None else None
+
+    async def spend(
+        self, user_id: str, method_id: str, *, fresh_before: float, mark: float
+    ) -> bool:
+        """Compare-and-set for one-time codes: `last_auth_at` becomes `mark` only if it is unset
+        or earlier than `fresh_before`. False: the code was spent already (or the method is gone),
+        also when two requests race with the same code."""
+        stmt = (
+            update(_T)
+            .where(
+                _T.id == method_id,
+                _T.user_id == user_id,
+                or_(_T.last_auth_at.is_(None), _T.last_auth_at < fresh_before),
+            )
+            .values(last_auth_at=mark)
+            .execution_options(synchronize_session=False)
+        )
+        result: Any = await self.session.execute(stmt)
+        return bool(result.rowcount == 1)
 
     async def secret(self, user_id: str, method_id: str, name: str) -> str | None:
         """One stored secret in clear (e.g. `totp_secret` to check a code), or None."""
