@@ -8,6 +8,8 @@ password_login_succeeded
                   last_login, last_ip, logins_count + 1, and the hash replaced by argon2id
                   when it was imported (bcrypt) or outdated, through targeted updates
                   (a whole-row write could undo a concurrent metadata change)
+password_checked  only the hash replacement, when a second factor is still owed (the login
+                  is recorded once the code is accepted)
 """
 
 from __future__ import annotations
@@ -78,11 +80,25 @@ async def password_login_succeeded(
 ) -> None:
     """Record the login; replace an imported or outdated hash now that the password is known.
     The new hash is computed before any write, so no row lock waits on argon2."""
-    stored = credential.password_hash
-    upgraded = None
-    if stored and needs_rehash(stored):
-        upgraded = await asyncio.to_thread(hash_password, password)
+    upgraded = await _upgraded_hash(credential, password)
     await records.record_login(credential.user.user_id, at=at, ip=ip)
+    await _store_hash(records, credential, upgraded)
+
+
+async def password_checked(records: LoginRecords, credential: Credential, password: str) -> None:
+    """The password was right but the login is not over (a second factor is owed): replace an
+    imported or outdated hash while the password is known; the login is recorded later."""
+    await _store_hash(records, credential, await _upgraded_hash(credential, password))
+
+
+async def _upgraded_hash(credential: Credential, password: str) -> str | None:
+    stored = credential.password_hash
+    if stored and needs_rehash(stored):
+        return await asyncio.to_thread(hash_password, password)
+    return None
+
+
+async def _store_hash(records: LoginRecords, credential: Credential, upgraded: str | None) -> None:
     if upgraded is None:
         return
     if credential.identity is None:
