@@ -201,9 +201,14 @@ def user_token_plan(
     nonce: str | None = None,
     sid: str | None = None,
     refresh_token: str | None = None,
+    amr: tuple[str, ...] = (),
 ) -> TokenPlan:
-    """Access token (and ID token when `openid` was granted) for `user` (contract §4.1, §4.3)."""
+    """Access token (and ID token when `openid` was granted) for `user` (contract §4.1, §4.3).
+
+    `amr` (RFC 8176 values, e.g. `("mfa",)` after a second factor) goes into both tokens.
+    """
     settings = ctx.state.settings
+    extra = {"amr": list(amr)} if amr else None
     access = access_token_claims(
         issuer=ctx.issuer,
         subject=user.user_id,
@@ -214,6 +219,7 @@ def user_token_plan(
         now=ctx.now,
         lifetime=None if api is not None else settings.access_token_ttl,
         permissions=sorted(permissions),
+        extra=extra,
     )
     id_claims = None
     if OPENID in scopes:
@@ -227,6 +233,7 @@ def user_token_plan(
             lifetime=ctx.client.jwt_lifetime_in_seconds,
             nonce=nonce,
             session_id=sid,
+            extra=extra,
         )
     ctx.event["scope"] = " ".join(scopes)
     return TokenPlan(access, api, " ".join(scopes), id_claims, refresh_token)

@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from keystead.oauth.grants.authorization_code import AuthorizationCodeGrant
 from keystead.oauth.grants.client_credentials import ClientCredentialsGrant
+from keystead.oauth.grants.mfa_otp import MfaOtpGrant
 from keystead.oauth.grants.password import PasswordGrant
 from keystead.oauth.grants.refresh_token import RefreshTokenGrant
 from keystead.oauth.issue import Grant
@@ -20,6 +21,7 @@ _ALL: tuple[Grant, ...] = (
     RefreshTokenGrant(),
     ClientCredentialsGrant(),
     PasswordGrant(),
+    MfaOtpGrant(),
 )
 
 GRANTS: Mapping[str, Grant] = MappingProxyType(

@@ -2,9 +2,12 @@
 
 realm (password-realm) or the tenant's default_directory → a database connection enabled
 for the client → brute-force check (blocked pair, throttled IP; failures counted) → verify the
-password in a worker thread, with the same work when the user is unknown → blocked? → the login
-recorded (core/login_success.py, as /u/login does) → audience, scopes (implied trust when none
-were requested) → tokens, with `gty: password`
+password in a worker thread, with the same work when the user is unknown → blocked? → failures
+forgotten → the audience → then either
+  a confirmed second factor: 403 `mfa_required` with an `mfa_token` (committed, not rolled back;
+  no login recorded); the mfa-otp grant (mfa_otp.py) finishes the login, or
+  the login recorded (core/login_success.py, as /u/login does) → scopes (implied trust when
+  none were requested) → tokens, with `gty: password`
 """
 
 from __future__ import annotations
@@ -12,59 +15,38 @@ from __future__ import annotations
 from typing import ClassVar
 
 from keystead.core.grants import PASSWORD, PASSWORD_REALM
-from keystead.core.login_success import check_password, find_credential, password_login_succeeded
+from keystead.core.login_success import (
+    check_password,
+    find_credential,
+    password_checked,
+    password_login_succeeded,
+)
+from keystead.core.mfa import client_binding
 from keystead.core.ports import Connection
 from keystead.core.refresh_tokens import USER_BLOCKED
-from keystead.core.scopes import grant_user_scopes, parse_scope
-from keystead.core.users import DATABASE_CONNECTION, User
-from keystead.errors import InvalidGrant, UnauthorizedClient
+from keystead.core.scopes import parse_scope
+from keystead.core.users import DATABASE_CONNECTION
+from keystead.errors import InvalidGrant, MfaRequired
+from keystead.mfa import issue_challenge, owed_factor
+from keystead.oauth.grants.user_login import (
+    check_brute_force,
+    count_failure,
+    database_connection,
+    end_user_ip,
+    plan_user_tokens,
+)
 from keystead.oauth.issue import (
+    FailAfterCommit,
     TokenContext,
     TokenPlan,
-    current_user_tokens_enabled,
-    new_refresh_token,
-    offline_allowed,
     requested_audience,
     resolve_audience,
-    user_permissions,
-    user_token_plan,
 )
-from keystead.ratelimit.protection import (
-    LoginRefused,
-    forget_login_failures,
-    login_verdict,
-    note_login_failure,
-)
+from keystead.ratelimit.protection import forget_login_failures
 from keystead.storage.login_records import SqlLoginRecords
 
 WRONG_CREDENTIALS = "Wrong email or password."  # contract §3.5
-CONNECTION_NOT_ENABLED = "The connection is not enabled for this client."
-
-
-async def check_brute_force(ctx: TokenContext, username: str, connection: str) -> None:
-    """Refuse before any password check when this identifier/IP is blocked or throttled:
-    429 too_many_attempts (security AT-01, AT-03; ratelimit/protection.py)."""
-    verdict = await login_verdict(ctx.state, ctx.ip, username)
-    if not verdict.allowed:
-        raise LoginRefused(verdict)
-
-
-async def count_failure(
-    ctx: TokenContext, username: str, connection: Connection, user: User | None
-) -> None:
-    """A wrong password or an unknown user, alike; in a transaction of its own, because the
-    grant's is rolled back with the refusal."""
-    async with ctx.state.transaction() as session:
-        await note_login_failure(
-            ctx.state,
-            session,
-            ip=ctx.ip,
-            username=username,
-            connection=connection,
-            user=user,
-            client_id=ctx.client.client_id,
-            user_agent=ctx.user_agent,
-        )
+MFA_REQUIRED = "Multifactor authentication required"  # contract §3.5
 
 
 class PasswordGrant:
@@ -82,11 +64,10 @@ class PasswordGrant:
         username = ctx.params.required("username")
         password = ctx.params.required("password")
         requested = parse_scope(ctx.params.raw("scope"))
-        if ctx.forwarded_for and ctx.client.extra.get("is_token_endpoint_ip_header_trusted"):
-            ctx.ip = ctx.forwarded_for  # the end user's address, from a trusted backend
+        end_user_ip(ctx)
         connection = await self._connection(ctx)
         ctx.event["connection"] = connection.name
-        await check_brute_force(ctx, username, connection.name)
+        await check_brute_force(ctx, username)
         records = SqlLoginRecords(ctx.session)
         credential = await find_credential(ctx.repos.users, records, connection.name, username)
         matched = await check_password(credential, password)  # a dummy hash when unknown
@@ -98,30 +79,27 @@ class PasswordGrant:
         if user.blocked:  # after the password check: a wrong password learns nothing (SE-10)
             raise InvalidGrant(USER_BLOCKED)
         await forget_login_failures(ctx.session, ctx.ip, username)  # the run of failures ends
+        audience = await requested_audience(ctx)
+        api = await resolve_audience(ctx, audience)  # an unknown API fails before any challenge
+        factor = await owed_factor(ctx.state, ctx.session, user.user_id)
+        if factor is not None:
+            await password_checked(records, credential, password)  # no login recorded yet
+            challenge = await issue_challenge(
+                ctx.state,
+                user_id=user.user_id,
+                method_id=factor.id,
+                bound_to=client_binding(ctx.client.client_id),
+                extra={
+                    "audience": audience,
+                    "scope": list(requested) if requested is not None else None,
+                    "realm": connection.name,
+                    "username": username,
+                },
+            )
+            # Committed, not rolled back: the forgotten failures and an upgraded hash stay.
+            raise FailAfterCommit(MfaRequired(MFA_REQUIRED, extra={"mfa_token": challenge}))
         await password_login_succeeded(records, credential, password, at=ctx.now, ip=ctx.ip)
-        api = await resolve_audience(ctx, await requested_audience(ctx))
-        permissions = await user_permissions(ctx, user.user_id, api)
-        granted = grant_user_scopes(
-            requested,
-            api,
-            is_management_api=api is not None and api.is_system,
-            user_permissions=permissions,
-            offline_allowed=offline_allowed(ctx.client, api),
-            implied_trust=requested is None,
-            current_user_scopes_enabled=await current_user_tokens_enabled(ctx, api),
-        )
-        refresh = await new_refresh_token(
-            ctx, user_id=user.user_id, api=api, scopes=granted.scopes, auth_time=ctx.now
-        )
-        return user_token_plan(
-            ctx,
-            user=user,
-            api=api,
-            scopes=granted.scopes,
-            auth_time=ctx.now,
-            permissions=permissions,
-            refresh_token=refresh,
-        )
+        return await plan_user_tokens(ctx, user, api, requested)
 
     async def _connection(self, ctx: TokenContext) -> Connection:
         """The database connection named by `realm`, or the tenant's default directory."""
@@ -129,10 +107,4 @@ class PasswordGrant:
         if name is None:
             default = await ctx.repos.tenant_settings.get("default_directory")
             name = default if isinstance(default, str) and default else DATABASE_CONNECTION
-        connection = await ctx.repos.connections.by_name(name)
-        if connection is None or connection.strategy != "auth0":
-            raise UnauthorizedClient(CONNECTION_NOT_ENABLED, detail="no such database connection")
-        enabled = connection.extra.get("enabled_clients")
-        if isinstance(enabled, list) and ctx.client.client_id not in enabled:
-            raise UnauthorizedClient(CONNECTION_NOT_ENABLED, detail="client not enabled")
-        return connection
+        return await database_connection(ctx, name)
