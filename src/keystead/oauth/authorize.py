@@ -151,8 +151,9 @@ async def complete_authorization(
         raise req.fail(
             AccessDenied("Third-party applications need a consent screen, which is not available")
         )
-    # 8. MFA. TODO(when MFA lands): enrolment and challenge pages; with prompt=none,
-    # login_required "Multifactor authentication required".
+    # 8. MFA. A user with a confirmed TOTP factor gets no session until the hosted login's
+    # code step accepts a code (web/mfa.py), so a session here has passed it, and prompt=none
+    # without one is login_required at step 6. Not yet: enrolment pages, MFA policies.
 
     # 9. The code.
     granted = await granted_scopes(repos, state.settings, req, user)

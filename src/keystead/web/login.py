@@ -3,6 +3,7 @@
     /authorize ─302─▶ GET /u/login?<authorize query> ─ form ─▶ POST /u/login
         ─ CSRF ─ the authorize query validated again ─ credentials ─▶ new session ─▶ code
         ─▶ redirect_uri (or form_post / web_message), never anywhere else
+    A user with a confirmed TOTP factor gets the code page instead of a session (web/mfa.py).
 
 The page is stateless: the original /authorize query rides in a hidden field and is validated
 from scratch on POST. A wrong password and an unknown email get the same page, and about the
@@ -27,6 +28,7 @@ from keystead.core.login_success import (
 )
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
+from keystead.mfa import owed_factor
 from keystead.oauth.authorize import Requester, complete_authorization
 from keystead.oauth.authorize_request import (
     AuthorizeError,
@@ -171,8 +173,7 @@ async def finish_login(
 # --- the page -----------------------------------------------------------------------------------
 
 
-def _login_form(
-    state: AppState,
+def login_form(
     req: AuthorizeRequest,
     token: str,
     *,
@@ -198,7 +199,7 @@ async def login_page(request: Request) -> Response:
     if isinstance(found, AuthorizeError):
         return error_response(found)
     token, is_new = csrf_token(request, state.settings)
-    page = _login_form(state, found, token, username=found.login_hint or "")
+    page = login_form(found, token, username=found.login_hint or "")
     return with_csrf_cookie(page, token, is_new, state)
 
 
@@ -217,7 +218,7 @@ async def login_submit(request: Request) -> Response:
     password = form_text(form, "password", 4096)
 
     def again(error: str, status: int = 400) -> Response:
-        return _login_form(state, req, token, username=username, error=error, status=status)
+        return login_form(req, token, username=username, error=error, status=status)
 
     if not username or not password:
         return again("Enter your email address and password.")
@@ -272,5 +273,14 @@ async def login_submit(request: Request) -> Response:
         return again(BLOCKED, status=403)
 
     async with state.transaction() as session:
-        await forget_login_failures(session, who.ip, username)  # the run of failures ends
+        factor = await owed_factor(state, session, user.user_id)
+        if factor is None:
+            await forget_login_failures(session, who.ip, username)  # the run of failures ends
+    if factor is not None:  # a code is owed: the run of failures goes on until it is accepted
+        from keystead.web.mfa import ask_for_code  # web/mfa.py builds on this module
+
+        return await ask_for_code(
+            state, req, token, credential=credential, password=password, factor=factor,
+            username=username,
+        )  # fmt: skip
     return await finish_login(request, state, req, user, who, password=(credential, password))
