@@ -520,3 +520,23 @@ async def test_a_removed_factor_accepts_no_code(
     assert (r.status_code, page_error(r)) == (400, WRONG_CODE)
     # Without the factor, the password alone logs in again.
     assert "code" in redirect_params(await password_step(http))
+
+
+# --- silent authentication ------------------------------------------------------------------------
+
+
+async def test_prompt_none_needs_the_session_only_the_code_starts(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User, clock: FixedClock
+) -> None:
+    await enroll(app, http, user)
+    fields = await code_page(http)
+    silent = {**shared.authorize_params(prompt="none"), "state": "quiet"}
+    r = await http.get("/authorize", params=silent)  # password given, code owed: no session
+    assert redirect_params(r) == {
+        "error": "login_required",
+        "error_description": "Login required",
+        "state": "quiet",
+    }
+    assert "code" in redirect_params(await send_code(http, fields, code_at(clock.now())))
+    r = await http.get("/authorize", params=silent)
+    assert set(redirect_params(r)) == {"code", "state"}
