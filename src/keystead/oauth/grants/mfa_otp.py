@@ -27,7 +27,7 @@ from keystead.oauth.grants.user_login import (
     end_user_ip,
     plan_user_tokens,
 )
-from keystead.oauth.issue import TokenContext, TokenPlan, resolve_audience
+from keystead.oauth.issue import FailAfterCommit, TokenContext, TokenPlan, resolve_audience
 from keystead.ratelimit.protection import forget_login_failures
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.user_reads import find_user_in
@@ -81,8 +81,10 @@ class MfaOtpGrant:
         if user.blocked:
             raise InvalidGrant(USER_BLOCKED)
         if not await accept_code(ctx.state, ctx.session, challenge, otp):
-            await count_failure(ctx, carried.username, connection, user)
-            raise InvalidGrant(INVALID_CODE)
+            # Counted and logged in this transaction, which commits: the failed compare-and-set
+            # changed nothing, but on SQLite it holds the write lock a second one would wait for.
+            await count_failure(ctx, carried.username, connection, user, in_grant=True)
+            raise FailAfterCommit(InvalidGrant(INVALID_CODE))
         await forget_login_failures(ctx.session, ctx.ip, carried.username)
         await SqlLoginRecords(ctx.session).record_login(user.user_id, at=ctx.now, ip=ctx.ip)
         api = await resolve_audience(ctx, carried.audience)
