@@ -5,8 +5,9 @@ Under CI=true a missing PostgreSQL or Redis is a failure, never a skip.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -64,3 +65,23 @@ async def http(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-unty
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=ISSUER.rstrip("/")) as client:
         yield client
+
+
+_CONFIGURED_LOGGERS = ("keystead", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """`keystead.logconfig.configure` (run by CLI tests) gives our loggers handlers on the
+    stream pytest captured for that test and stops propagation; put them back afterwards, so
+    later tests neither write to a closed stream nor lose their records to caplog."""
+    saved = {
+        name: (list(logger.handlers), logger.propagate, logger.level, logger.disabled)
+        for name in _CONFIGURED_LOGGERS
+        for logger in [logging.getLogger(name)]
+    }
+    yield
+    for name, (handlers, propagate, level, disabled) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.propagate, logger.level, logger.disabled = propagate, level, disabled
