@@ -35,6 +35,7 @@ GTY_BY_GRANT_TYPE: Final[Mapping[str, str]] = MappingProxyType(
         "http://auth0.com/oauth/grant-type/password-realm": "password",
         "refresh_token": "refresh_token",
         "client_credentials": "client-credentials",
+        "http://auth0.com/oauth/grant-type/mfa-otp": "mfa",
     }
 )
 

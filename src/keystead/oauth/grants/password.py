@@ -78,7 +78,6 @@ class PasswordGrant:
         ctx.event["user_id"] = user.user_id
         if user.blocked:  # after the password check: a wrong password learns nothing (SE-10)
             raise InvalidGrant(USER_BLOCKED)
-        await forget_login_failures(ctx.session, ctx.ip, username)  # the run of failures ends
         audience = await requested_audience(ctx)
         api = await resolve_audience(ctx, audience)  # an unknown API fails before any challenge
         factor = await owed_factor(ctx.state, ctx.session, user.user_id)
@@ -96,8 +95,10 @@ class PasswordGrant:
                     "username": username,
                 },
             )
-            # Committed, not rolled back: the forgotten failures and an upgraded hash stay.
+            # Committed, not rolled back: an upgraded hash stays. Failures are not forgotten
+            # until the code is accepted, or the password would reset the count of wrong codes.
             raise FailAfterCommit(MfaRequired(MFA_REQUIRED, extra={"mfa_token": challenge}))
+        await forget_login_failures(ctx.session, ctx.ip, username)  # the run of failures ends
         await password_login_succeeded(records, credential, password, at=ctx.now, ip=ctx.ip)
         return await plan_user_tokens(ctx, user, api, requested)
 
