@@ -5,16 +5,14 @@
         ─▶ redirect_uri (or form_post / web_message), never anywhere else
     A user with a confirmed TOTP factor gets the code page instead of a session (web/mfa.py).
 
-The page is stateless: the original /authorize query rides in a hidden field and is validated
-from scratch on POST. A wrong password and an unknown email get the same page, and about the
+The page is stateless (web/hosted_forms.py: the /authorize query rides in a hidden field and is
+validated again on POST, after the CSRF check). A wrong password and an unknown email get the same page, and about the
 same time (the unknown email still pays for one password hash).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +32,6 @@ from keystead.oauth.authorize_request import (
     AuthorizeError,
     AuthorizeParams,
     AuthorizeRequest,
-    validate_authorize,
 )
 from keystead.oauth.responses import error_response
 from keystead.ratelimit.protection import forget_login_failures, login_verdict, note_login_failure
@@ -43,17 +40,22 @@ from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.csrf import (
     csrf_token,
-    csrf_valid,
     new_csrf_token,
     session_cookie,
     set_csrf_cookie,
     set_session_cookie,
 )
-from keystead.web.pages import error_page, render
+from keystead.web.hosted_forms import (
+    form_text,
+    page_request,
+    posted_page,
+    signup_allowed,
+    with_csrf_cookie,
+)
+from keystead.web.pages import render
 
 log = logging.getLogger("keystead")
 
-QUERY_FIELD = "authorize_query"
 MAX_IDENTIFIER = 320  # characters: the longest email address
 WRONG_CREDENTIALS = "Wrong email or password."
 BLOCKED = "Your account is blocked (user is blocked). Contact the application's administrator."
@@ -72,49 +74,7 @@ async def check_login_allowed(state: AppState, ip: str | None, username: str) ->
     return None
 
 
-# --- helpers shared with the signup page --------------------------------------------------------
-
-
-async def page_request(
-    state: AppState, params: AuthorizeParams
-) -> AuthorizeRequest | AuthorizeError:
-    """Validate the carried /authorize request again, from scratch."""
-    async with state.transaction() as session:
-        try:
-            return await validate_authorize(params, state.repos(session), state.settings)
-        except AuthorizeError as exc:
-            return exc
-
-
-def carried_params(form: Any) -> AuthorizeParams:
-    query = form.get(QUERY_FIELD)
-    items = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else []
-    return AuthorizeParams.parse(items)
-
-
-def form_text(form: Any, name: str, limit: int) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def csrf_failure() -> Response:
-    """SE-03: no token, or not this browser's token: 403, nothing done."""
-    return error_page(
-        "invalid_request",
-        "This form has expired or did not come from this site. Go back and try again.",
-        status=403,
-        title="Request refused",
-    )
-
-
-def signup_allowed(req: AuthorizeRequest) -> bool:
-    return not req.connection.options.get("disable_signup", False)
-
-
-def with_csrf_cookie(response: Response, token: str, is_new: bool, state: AppState) -> Response:
-    if is_new:
-        set_csrf_cookie(response, token, state.settings)
-    return response
+# --- after any way of proving who one is -------------------------------------------------------
 
 
 async def finish_login(
@@ -204,15 +164,10 @@ async def login_page(request: Request) -> Response:
 
 
 async def login_submit(request: Request) -> Response:
-    state = get_state(request)
-    form = await request.form()
-    if not csrf_valid(request, form, state.settings):
-        return csrf_failure()
-    found = await page_request(state, carried_params(form))
-    if isinstance(found, AuthorizeError):
-        return error_response(found, after_post=True)
-    req = found
-    token, _ = csrf_token(request, state.settings)
+    posted = await posted_page(request)
+    if isinstance(posted, Response):
+        return posted
+    state, form, req, token = posted.state, posted.form, posted.req, posted.token
     who = Requester.of(request)
     username = form_text(form, "username", MAX_IDENTIFIER + 1).strip()
     password = form_text(form, "password", 4096)

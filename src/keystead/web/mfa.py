@@ -19,25 +19,23 @@ from starlette.responses import Response
 
 from keystead.core.login_success import Credential, password_checked
 from keystead.core.mfa import browser_binding, is_code_shaped
-from keystead.deps import AppState, get_state
+from keystead.deps import AppState
 from keystead.errors import InvalidToken
 from keystead.mfa import accept_code, issue_challenge, open_challenge
 from keystead.oauth.authorize import Requester
-from keystead.oauth.authorize_request import AuthorizeError, AuthorizeRequest
-from keystead.oauth.responses import error_response
+from keystead.oauth.authorize_request import AuthorizeRequest
 from keystead.ratelimit.protection import forget_login_failures, note_login_failure
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.repositories.authentication_methods import AuthenticationMethod
-from keystead.web.csrf import csrf_token, csrf_valid
+from keystead.web.hosted_forms import (
+    form_text,
+    posted_page,
+)
 from keystead.web.login import (
     BLOCKED,
-    carried_params,
     check_login_allowed,
-    csrf_failure,
     finish_login,
-    form_text,
     login_form,
-    page_request,
 )
 from keystead.web.pages import error_page, render
 
@@ -97,15 +95,10 @@ async def ask_for_code(
 
 
 async def mfa_submit(request: Request) -> Response:
-    state = get_state(request)
-    form = await request.form()
-    if not csrf_valid(request, form, state.settings):
-        return csrf_failure()
-    found = await page_request(state, carried_params(form))
-    if isinstance(found, AuthorizeError):
-        return error_response(found, after_post=True)
-    req = found
-    token, _ = csrf_token(request, state.settings)
+    posted = await posted_page(request)
+    if isinstance(posted, Response):
+        return posted
+    state, form, req, token = posted.state, posted.form, posted.req, posted.token
     raw = form_text(form, CHALLENGE_FIELD, MAX_CHALLENGE + 1)
     if not raw or len(raw) > MAX_CHALLENGE:
         return sign_in_expired()

@@ -55,7 +55,14 @@ from keystead.ratelimit.wiring import limit_authentication
 from keystead.storage.keys import verify_token
 from keystead.storage.repositories.sessions import SqlLoginSessions
 from keystead.web.csrf import csrf_token, csrf_valid, set_csrf_cookie
-from keystead.web.login import MAX_IDENTIFIER, QUERY_FIELD, csrf_failure, form_text
+from keystead.web.hosted_forms import (
+    QUERY_FIELD,
+    csrf_failure,
+    form_text,
+)
+from keystead.web.login import (
+    MAX_IDENTIFIER,
+)
 from keystead.web.pages import BASE_HEADERS, render
 
 MAX_TICKET: Final = 4096  # our tickets are about 700 characters; longer input is not ours

@@ -26,16 +26,17 @@ from keystead.ratelimit.asgi import AuthenticationRateLimited
 from keystead.ratelimit.protection import signup_buckets
 from keystead.ratelimit.wiring import limit_authentication, policy_of
 from keystead.storage.login_records import SqlLoginRecords
-from keystead.web.csrf import csrf_token, csrf_valid
-from keystead.web.login import (
-    MAX_IDENTIFIER,
-    carried_params,
-    csrf_failure,
-    finish_login,
+from keystead.web.csrf import csrf_token
+from keystead.web.hosted_forms import (
     form_text,
     page_request,
+    posted_page,
     signup_allowed,
     with_csrf_cookie,
+)
+from keystead.web.login import (
+    MAX_IDENTIFIER,
+    finish_login,
 )
 from keystead.web.pages import render
 
@@ -94,15 +95,10 @@ async def signup_page(request: Request) -> Response:
 
 
 async def signup_submit(request: Request) -> Response:
-    state = get_state(request)
-    form = await request.form()
-    if not csrf_valid(request, form, state.settings):
-        return csrf_failure()
-    found = await page_request(state, carried_params(form))
-    if isinstance(found, AuthorizeError):
-        return error_response(found, after_post=True)
-    req = found
-    token, _ = csrf_token(request, state.settings)
+    posted = await posted_page(request)
+    if isinstance(posted, Response):
+        return posted
+    state, form, req, token = posted.state, posted.form, posted.req, posted.token
     who = Requester.of(request)
     raw_email = form_text(form, "email", MAX_IDENTIFIER + 1)
     password = form_text(form, "password", 4096)
