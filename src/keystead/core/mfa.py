@@ -41,6 +41,8 @@ DRIFT_STEPS: Final = 1  # steps accepted either side of now's
 CHALLENGE_LIFETIME: Final = 300  # seconds between the password and the code
 CHALLENGE_PATH: Final = "u/mfa-challenge"
 CHALLENGE_TYP: Final = "mfa-challenge+jwt"
+MFA: Final = "mfa"  # RFC 8176 `amr` value: more than one factor was used
+MFA_AMR: Final = (MFA,)  # a session's, code's and refresh token's `amr` after an accepted code
 
 
 def challenge_audience(issuer: str) -> str:

@@ -44,6 +44,9 @@ class LoginSession:
     expires_at: float  # absolute end, ABSOLUTE_LIFETIME after login
     ip: str | None = None
     user_agent: str | None = None
+    # RFC 8176 methods the login used beyond the password: ("mfa",) after a second factor's code
+    # (the `amr` claim of the tokens the session leads to); () for a password or signup alone.
+    amr: tuple[str, ...] = ()
 
     @property
     def auth_time(self) -> int:

@@ -236,6 +236,7 @@ class LoginSessionRow(Base):
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(Text, default=None)
+    amr: Mapped[str | None] = mapped_column(Text, default=None)  # space-separated; None: none
 
 
 class AuthorizationCodeRow(Base):

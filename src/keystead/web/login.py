@@ -6,8 +6,8 @@
     A user with a confirmed TOTP factor gets the code page instead of a session (web/mfa.py).
 
 The page is stateless (web/hosted_forms.py: the /authorize query rides in a hidden field and is
-validated again on POST, after the CSRF check). A wrong password and an unknown email get the same page, and about the
-same time (the unknown email still pays for one password hash).
+validated again on POST, after the CSRF check). A wrong password and an unknown email get the
+same page, and about the same time (the unknown email still pays for one password hash).
 """
 
 from __future__ import annotations
@@ -86,13 +86,15 @@ async def finish_login(
     *,
     password: tuple[Credential, str] | None = None,
     events: tuple[str, ...] = ("s",),
+    amr: tuple[str, ...] = (),
 ) -> Response:
     """The user proved who they are: record it, start a new session, complete /authorize.
 
     `password` is the credential and password of a password login (core/login_success.py);
     without it (signup) the login is recorded alone. The session id is always new (never the
     pre-login cookie's: no fixation), and the CSRF token is replaced, so the form that logged
-    in cannot be replayed.
+    in cannot be replayed. `amr` is what the session remembers of the login beyond the
+    password (("mfa",) after a code) and hands on to the codes and tokens it leads to.
     """
     settings = state.settings
     previous = session_cookie(request, settings)
@@ -108,7 +110,9 @@ async def finish_login(
         current = await repos.users.get(user.user_id)
         sessions = SqlLoginSessions(session, state.clock)
         await sessions.delete(previous)
-        started = await sessions.create(current.user_id, ip=who.ip, user_agent=who.user_agent)
+        started = await sessions.create(
+            current.user_id, ip=who.ip, user_agent=who.user_agent, amr=amr
+        )
         logs = state.logs(session)
         for event in events:
             await logs.record(

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keystead.core.login_success import Credential, password_checked
-from keystead.core.mfa import browser_binding, is_code_shaped
+from keystead.core.mfa import MFA_AMR, browser_binding, is_code_shaped
 from keystead.deps import AppState
 from keystead.errors import InvalidToken
 from keystead.mfa import accept_code, issue_challenge, open_challenge
@@ -160,4 +160,6 @@ async def mfa_submit(request: Request) -> Response:
 
     async with state.transaction() as session:
         await forget_login_failures(session, who.ip, username)  # the run of failures ends
-    return await finish_login(request, state, req, user, who, events=("gd_auth_succeed", "s"))
+    return await finish_login(
+        request, state, req, user, who, events=("gd_auth_succeed", "s"), amr=MFA_AMR
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from keystead.core.grants import MFA_OTP
-from keystead.core.mfa import Challenge, client_binding
+from keystead.core.mfa import MFA_AMR, Challenge, client_binding
 from keystead.core.refresh_tokens import USER_BLOCKED
 from keystead.core.scopes import parse_scope
 from keystead.errors import InvalidGrant, InvalidToken
@@ -35,7 +35,6 @@ from keystead.storage.user_reads import find_user_in
 MALFORMED_TOKEN = "Malformed mfa_token"
 EXPIRED_TOKEN = "mfa_token is expired"
 INVALID_CODE = "Invalid otp_code."
-MFA_AMR = ("mfa",)  # RFC 8176: more than one factor was used
 _EXPIRED = "token expired"  # core/keys.check_token_times: only after the signature verified
 
 

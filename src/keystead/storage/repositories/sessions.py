@@ -34,6 +34,7 @@ def to_session(row: LoginSessionRow) -> LoginSession:
         expires_at=row.expires_at,
         ip=row.ip,
         user_agent=row.user_agent,
+        amr=tuple(row.amr.split()) if row.amr else (),
     )
 
 
@@ -49,9 +50,15 @@ class SqlLoginSessions:
     clock: Clock
 
     async def create(
-        self, user_id: str, *, ip: str | None = None, user_agent: str | None = None
+        self,
+        user_id: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        amr: tuple[str, ...] = (),
     ) -> StartedSession:
-        """A new session for a user who just gave credentials: new cookie value, new sid.
+        """A new session for a user who just gave credentials: new cookie value, new sid; `amr`
+        the methods beyond the password the login used (("mfa",) after a code).
 
         The user's sessions past their absolute lifetime are dropped on the way, so rows do not
         pile up for users who log in often.
@@ -73,6 +80,7 @@ class SqlLoginSessions:
             expires_at=new_session_expiry(now),
             ip=ip[:64] if ip else None,
             user_agent=user_agent[:512] if user_agent else None,
+            amr=" ".join(amr) or None,
         )
         self.session.add(row)
         await self.session.flush()
