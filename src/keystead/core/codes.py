@@ -33,6 +33,7 @@ class AuthorizationCode:
     sid: str  # the SSO session (the ID token's `sid`)
     family_id: str  # refresh-token family the exchange starts; revoked if the code is replayed
     expires_at: float
+    amr: tuple[str, ...] = ()  # the session's (RFC 8176): the tokens' `amr` claim when not empty
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class RefreshToken:
     rotated_at: float | None = None
     revoked_at: float | None = None
     rotation_result: bytes | None = None
+    amr: tuple[str, ...] = ()  # the family's first login's (RFC 8176), in every token it signs
 
     def is_expired(self, now: float) -> bool:
         return any(
@@ -84,6 +85,7 @@ class NewRefreshToken:
     family_expires_at: float | None = None
     idle_expires_at: float | None = None
     device_name: str | None = None
+    amr: tuple[str, ...] = ()
 
 
 class RefreshTokenStore(Protocol):

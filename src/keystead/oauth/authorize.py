@@ -1,6 +1,7 @@
 """GET|POST /authorize (contract §2): the start of every browser login.
 
     /authorize ─ steps 1-5 (authorize_request.py) ─┬─ usable session ─────────▶ code ▶ redirect_uri
+                                                   ├─ session, code owed ─▶ the code page
                                                    ├─ prompt=none ─▶ login_required ▶ redirect_uri
                                                    └─ /u/login or /u/signup ─▶ code ▶ redirect_uri
 
@@ -35,6 +36,7 @@ from keystead.oauth.authorize_request import (
     validate_authorize,
 )
 from keystead.oauth.responses import deliver, error_response
+from keystead.oauth.step_up import second_factor_step
 from keystead.self_service import current_user_tokens_enabled
 from keystead.settings import Settings
 from keystead.storage.repositories import Repositories
@@ -104,6 +106,10 @@ async def _authorize(
         if req.silent:
             raise req.fail(LoginRequired("Login required"))
         return redirect_to_login(req)
+    check_consent(req)  # step 7 comes before step 8 (and again in complete_authorization)
+    code_page = await second_factor_step(request, state, session, req, login, user)
+    if code_page is not None:
+        return code_page
     await sessions.touch(cookie)
     response = await complete_authorization(state, session, repos, req, login, user)
     if req.silent:
@@ -145,15 +151,12 @@ async def complete_authorization(
     Raises AuthorizeError (with the request's target) when the app must get an error instead.
     """
     # 7. Consent.
-    if needs_consent(req.client):
-        if req.silent:
-            raise req.fail(ConsentRequired("Consent required"))
-        raise req.fail(
-            AccessDenied("Third-party applications need a consent screen, which is not available")
-        )
-    # 8. MFA. A user with a confirmed TOTP factor gets no session until the hosted login's
-    # code step accepts a code (web/mfa.py), so a session here has passed it, and prompt=none
-    # without one is login_required at step 6. Not yet: enrolment pages, MFA policies.
+    check_consent(req)
+    # 8. MFA. The login and signup pages ask for the code of a confirmed TOTP factor before
+    # any session starts (web/mfa.py); an existing session without it (a factor confirmed
+    # since) was sent to the code page, or refused for prompt=none, by _authorize
+    # (oauth/step_up.py). The session's amr goes into the code. Not yet: enrolment pages,
+    # MFA policies.
 
     # 9. The code.
     granted = await granted_scopes(repos, state.settings, req, user)
@@ -170,9 +173,20 @@ async def complete_authorization(
         sid=login.sid,
         family_id=new_family_id(),
         expires_at=code_expiry(state.clock.now()),
+        amr=login.amr,
     )
     value = await SqlCodes(session, state.clock).create(code)
     return deliver(req.target, {"code": value, "state": req.target.state}, after_post=after_post)
+
+
+def check_consent(req: AuthorizeRequest) -> None:
+    """Step 7: raises the AuthorizeError a request without consent gets."""
+    if needs_consent(req.client):
+        if req.silent:
+            raise req.fail(ConsentRequired("Consent required"))
+        raise req.fail(
+            AccessDenied("Third-party applications need a consent screen, which is not available")
+        )
 
 
 def needs_consent(client: Client) -> bool:

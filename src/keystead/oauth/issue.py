@@ -248,8 +248,10 @@ async def new_refresh_token(
     auth_time: float,
     family_id: str | None = None,
     sid: str | None = None,
+    amr: tuple[str, ...] = (),
 ) -> str | None:
-    """Store and return a refresh token when `offline_access` was granted and is allowed."""
+    """Store and return a refresh token when `offline_access` was granted and is allowed; its
+    family keeps the login's `amr` for the tokens later refreshes sign."""
     if OFFLINE_ACCESS not in scopes or not offline_allowed(ctx.client, api):
         return None
     token = new_opaque_token()
@@ -267,6 +269,7 @@ async def new_refresh_token(
             family_expires_at=absolute,
             idle_expires_at=idle,
             device_name=device_name(ctx),
+            amr=amr,
         ),
     )
     return token

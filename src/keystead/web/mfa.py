@@ -5,6 +5,8 @@
         ─ form ─▶ POST /u/mfa-challenge ─ CSRF ─ the authorize query validated again
         ─ the challenge (signed, 300 s, bound to this browser's CSRF token) ─ attack protection
         ─ the code ─▶ new session ─▶ code ─▶ redirect_uri, as a password-only login
+    GET /authorize ─ a session without the code, a factor confirmed since ─▶ the code page
+        (oauth/step_up.py), then as above: the code starts a new session remembering it
 
 Stateless like the login page: the challenge rides in a hidden field and stays usable until it
 expires, so a mistyped code is simply tried again. A wrong code counts as a failed login for the
@@ -19,6 +21,7 @@ from starlette.responses import Response
 
 from keystead.core.login_success import Credential, password_checked
 from keystead.core.mfa import MFA_AMR, browser_binding, is_code_shaped
+from keystead.core.users import User
 from keystead.deps import AppState
 from keystead.errors import InvalidToken
 from keystead.mfa import accept_code, issue_challenge, open_challenge
@@ -84,9 +87,23 @@ async def ask_for_code(
     started; an imported hash is replaced while the password is known; the code page."""
     async with state.transaction() as session:
         await password_checked(SqlLoginRecords(session), credential, password)
+    return await code_page(state, req, token, credential.user, factor, username=username)
+
+
+async def code_page(
+    state: AppState,
+    req: AuthorizeRequest,
+    token: str,
+    user: User,
+    factor: AuthenticationMethod,
+    *,
+    username: str,
+) -> Response:
+    """The code page with a new challenge bound to this browser's CSRF token `token`, for this
+    application; `username` is what failed codes are counted against (AT-01)."""
     challenge = await issue_challenge(
         state,
-        user_id=credential.user.user_id,
+        user_id=user.user_id,
         method_id=factor.id,
         bound_to=browser_binding(token),
         extra={"username": username, "client_id": req.client.client_id},

@@ -78,6 +78,7 @@ class AuthorizationCodeGrant:
             auth_time=code.auth_time,
             family_id=code.family_id,
             sid=code.sid,
+            amr=code.amr,
         )
         return user_token_plan(
             ctx,
@@ -89,4 +90,5 @@ class AuthorizationCodeGrant:
             nonce=code.nonce,
             sid=code.sid,
             refresh_token=refresh,
+            amr=code.amr,
         )

@@ -137,6 +137,7 @@ class RefreshTokenGrant:
             permissions=permissions,
             sid=stored.sid,
             refresh_token=successor,
+            amr=stored.amr,  # the family's login: a refresh is no new authentication
         )
         if successor is None:
             _, idle = rotated_lifetimes(policy, stored, ctx.now)
@@ -165,6 +166,7 @@ class RefreshTokenGrant:
                 family_expires_at=absolute,
                 idle_expires_at=idle,
                 device_name=device_name(ctx),
+                amr=stored.amr,
             ),
         )
         return plan

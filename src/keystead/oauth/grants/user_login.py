@@ -115,7 +115,7 @@ async def plan_user_tokens(
         current_user_scopes_enabled=await current_user_tokens_enabled(ctx, api),
     )
     refresh = await new_refresh_token(
-        ctx, user_id=user.user_id, api=api, scopes=granted.scopes, auth_time=ctx.now
+        ctx, user_id=user.user_id, api=api, scopes=granted.scopes, auth_time=ctx.now, amr=amr
     )
     return user_token_plan(
         ctx,

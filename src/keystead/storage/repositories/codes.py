@@ -36,7 +36,7 @@ _MAX_CODE = 100
 
 
 def _params(code: AuthorizationCode) -> dict[str, Any]:
-    return {
+    params: dict[str, Any] = {
         "redirect_uri": code.redirect_uri,
         "scope": list(code.scope),
         "audience": code.audience,
@@ -46,6 +46,9 @@ def _params(code: AuthorizationCode) -> dict[str, Any]:
         "auth_time": code.auth_time,
         "sid": code.sid,
     }
+    if code.amr:
+        params["amr"] = list(code.amr)
+    return params
 
 
 def to_code(row: AuthorizationCodeRow) -> AuthorizationCode:
@@ -63,6 +66,7 @@ def to_code(row: AuthorizationCodeRow) -> AuthorizationCode:
         sid=str(p.get("sid") or ""),
         family_id=row.family_id or "",
         expires_at=row.expires_at,
+        amr=tuple(p.get("amr") or ()),
     )
 
 

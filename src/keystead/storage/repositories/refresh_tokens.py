@@ -68,6 +68,7 @@ def _to_core(row: RefreshTokenRow, result: bytes | None) -> RefreshToken:
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
         rotation_result=result,
+        amr=tuple(params.get("amr") or ()),
     )
 
 
@@ -103,6 +104,8 @@ class SqlRefreshTokens:
         ):
             if value is not None:
                 params[name] = value
+        if new.amr:
+            params["amr"] = list(new.amr)
         values: dict[str, Any] = {
             "token_digest": token_digest(token),
             "id": secrets.token_hex(16),

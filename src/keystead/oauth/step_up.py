@@ -1,0 +1,61 @@
+"""Contract §2.2 step 8 for a browser that is already signed in: a session that has not given
+the second factor does not skip it.
+
+    session amr has "mfa"           nothing to ask (no query: the common path stays as it was)
+    else a confirmed factor owed?   (keystead/mfa.owed_factor, e.g. enrolled after that login)
+        prompt=none                 login_required "Multifactor authentication required"
+        interactive                 the code page (web/mfa.py) right away: its POST is the
+                                    hosted login's /u/mfa-challenge, whose code starts a new
+                                    session remembering the factor
+    else                            nothing to ask
+
+The login and signup pages do not come here: they ask for the code before any session starts.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keystead.core.mfa import MFA
+from keystead.core.sessions import LoginSession
+from keystead.core.users import User
+from keystead.deps import AppState
+from keystead.errors import LoginRequired
+from keystead.mfa import owed_factor
+from keystead.oauth.authorize_request import AuthorizeRequest
+from keystead.web.csrf import csrf_token
+from keystead.web.hosted_forms import with_csrf_cookie
+
+# spa-js compares the whole string to open its step-up popup (contract §2.2 step 8, §2.4).
+MFA_REQUIRED: Final = "Multifactor authentication required"
+
+
+async def second_factor_step(
+    request: Request,
+    state: AppState,
+    session: AsyncSession,
+    req: AuthorizeRequest,
+    login: LoginSession,
+    user: User,
+) -> Response | None:
+    """None when the session may go on to the code; the code page when a factor is owed;
+    raises the login_required AuthorizeError for silent authentication."""
+    if MFA in login.amr:
+        return None
+    factor = await owed_factor(state, session, user.user_id)
+    if factor is None:
+        return None
+    if req.silent:
+        raise req.fail(LoginRequired(MFA_REQUIRED))
+    from keystead.web.mfa import code_page  # web/mfa.py builds on oauth/authorize.py
+
+    token, is_new = csrf_token(request, state.settings)
+    # Failed codes count against the (username, IP) pair as at the login page: the email the
+    # user would have typed there.
+    username = user.email or user.username or user.user_id
+    page = await code_page(state, req, token, user, factor, username=username)
+    return with_csrf_cookie(page, token, is_new, state)
