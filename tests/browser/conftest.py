@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -83,4 +83,52 @@ def drive(config: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
     if not stdout:
         raise AssertionError(f"drive.mjs printed nothing: {stderr.decode()[-2000:]}")
     result: dict[str, Any] = json.loads(stdout)
+    return result
+
+
+ASK = "ks-ask "
+
+
+def drive_asking(
+    config: dict[str, Any], answer: Callable[[str], str], timeout: float = 120
+) -> dict[str, Any]:
+    """drive.mjs for a scenario that asks the test for input as it goes (the codes of the MFA
+    scenario): each `ks-ask {"ask": what}` line on its stdout is answered with answer(what) on
+    its stdin at that moment; the result is the JSON printed last. A timeout kills Chromium too."""
+    proc = subprocess.Popen(
+        ["node", str(HERE / "drive.mjs")],
+        env={**os.environ, "KS_CONFIG": json.dumps(config)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+    assert stdin is not None and stdout is not None and stderr is not None
+    errors: list[str] = []  # read aside, so that a full stderr pipe never stalls the driver
+    reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+    reader.start()
+    timer = threading.Timer(timeout, os.killpg, (proc.pid, 9))
+    timer.start()
+    printed: list[str] = []
+    try:
+        for line in stdout:
+            if line.startswith(ASK):
+                stdin.write(answer(json.loads(line[len(ASK) :])["ask"]) + "\n")
+                stdin.flush()
+            else:
+                printed.append(line)
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    reader.join(5)
+    if not "".join(printed).strip():
+        raise AssertionError(
+            f"drive.mjs printed nothing (exit {proc.returncode}): {''.join(errors)[-2000:]}"
+        )
+    result: dict[str, Any] = json.loads(printed[-1])
     return result
