@@ -13,14 +13,11 @@ call, and their headers and log events.
     expose_rate_limits      the X-RateLimit headers on a response, readable cross-origin
 
 A refusal raises ManagementRateLimited / AuthenticationRateLimited carrying the headers, which
-the error handlers add. It is logged (`api_limit`, or `limit_mu` for the signup throttle) at
-most once per bucket per window, through the limiter itself so that replicas agree: a spammer
-must not be able to fill the logs table with one row per refused request.
+the error handlers add; ratelimit/refusals.py logs it, at most once per bucket per window.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
@@ -34,8 +31,6 @@ from keystead.core.cors import RATE_LIMIT_HEADERS, allowed_origin, cors_headers
 from keystead.core.grants import PASSWORD, PASSWORD_REALM
 from keystead.core.ratelimit import (
     Bucket,
-    BucketSpec,
-    Decision,
     management_endpoint,
     parse_rate_limits,
 )
@@ -43,23 +38,19 @@ from keystead.deps import AppState
 from keystead.errors import OAuthError
 from keystead.oauth.client_auth import MAX_CLIENT_ID, presented_client
 from keystead.oauth.params import read_params
-from keystead.ratelimit.asgi import AuthenticationRateLimited, ManagementRateLimited, enforce
+from keystead.ratelimit.asgi import AuthenticationRateLimited
 from keystead.ratelimit.headers import Api
 from keystead.ratelimit.limiter import Limiter
+from keystead.ratelimit.refusals import client_ip, enforce_logged, log_refusal
 from keystead.settings import Settings
-
-log = logging.getLogger("keystead.ratelimit")
 
 LIMITER: Final = "limiter"  # AppState.extras keys
 PROTECTION: Final = "attack_protection"
 TENANT_SETTING: Final = "rateLimits"  # the tenant file's `settings.rateLimits`, one row
 REDIS_PREFIX: Final = "keystead:rl:"
-LOG_WINDOW_FLOOR: Final = 60.0  # seconds; a 1 s bucket must not log once a second
-CURRENT_USER_LIMIT: Final = "The current_user scope limit has been reached"  # §12.2
 # A request without a valid bearer token has no subject or client to draw from, and must not
 # draw from the tenant's shared buckets (a flood of bad tokens would starve everyone): it draws
-# from its IP's own bucket, one per API, at the `authentication.ip` figure, or this one when
-# that rule is off (an attacker's flood is limited in every preset).
+# from its IP's own bucket, one per API, under this rule (on in every preset but `off`).
 UNAUTHENTICATED_RULE: Final = "unauthenticated.ip"
 
 
@@ -122,10 +113,6 @@ def policy_of(state: AppState) -> BruteForcePolicy:
     return found
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 # --- checks --------------------------------------------------------------------------------------
 
 
@@ -146,7 +133,7 @@ async def limit_management(
         endpoint=management_endpoint(request.method, request.url.path),
     )
     event = {"client_id": client_id, "user_id": sub if current_user else None}
-    return await _enforce(state, limiter, buckets, "management", request, event)
+    return await enforce_logged(state, limiter, buckets, "management", request, event)
 
 
 async def limit_authentication(
@@ -177,7 +164,7 @@ async def limit_authentication(
         ),
     ]
     event = {"client_id": client_id, "user_id": user_id, "user_name": username or email}
-    return await _enforce(state, limiter, buckets, "authentication", request, event)
+    return await enforce_logged(state, limiter, buckets, "authentication", request, event)
 
 
 async def limit_unauthenticated(state: AppState, request: Request, *, api: Api) -> dict[str, str]:
@@ -193,7 +180,7 @@ async def limit_unauthenticated(state: AppState, request: Request, *, api: Api) 
         return {}
     ip = client_ip(request)
     bucket = Bucket(f"anon:{api}:{quote(ip[:64], safe='.')}", spec, UNAUTHENTICATED_RULE)
-    return await _enforce(state, limiter, [bucket], api, request, {})
+    return await enforce_logged(state, limiter, [bucket], api, request, {})
 
 
 async def limit_token_request(state: AppState, request: Request) -> dict[str, str]:
@@ -232,7 +219,7 @@ async def login_rate_allowed(state: AppState, ip: str | None, username: str) -> 
     decision = await limiter.check(buckets)
     if not decision.allowed:
         event = {"user_name": username, "ip": ip}
-        await _log_refusal(state, limiter, buckets, decision, None, event)
+        await log_refusal(state, limiter, buckets, decision, None, event)
     return decision.allowed
 
 
@@ -252,66 +239,6 @@ def expose_rate_limits(response: Response, headers: Mapping[str, str] | None = N
 
 
 # --- refusals ------------------------------------------------------------------------------------
-
-
-async def _enforce(
-    state: AppState,
-    limiter: Limiter,
-    buckets: Sequence[Bucket],
-    api: Api,
-    request: Request,
-    event: dict[str, Any],
-) -> dict[str, str]:
-    try:
-        return await enforce(limiter, buckets, api=api)
-    except (ManagementRateLimited, AuthenticationRateLimited) as exc:
-        await _log_refusal(state, limiter, buckets, exc.decision, request, event)
-        raise
-
-
-async def _log_refusal(
-    state: AppState,
-    limiter: Limiter,
-    buckets: Sequence[Bucket],
-    decision: Decision,
-    request: Request | None,
-    event: dict[str, Any],
-) -> None:
-    """One event per bucket per window (its refill time, at least a minute), across replicas."""
-    refused = next((b for b in buckets if (b.name or b.key) == decision.bucket_name), None)
-    if refused is None:  # the store refused (fail-closed outage): the warning log says so
-        return
-    window = max(LOG_WINDOW_FLOOR, refused.spec.burst / refused.spec.rate)
-    gate = Bucket("log:" + refused.key, BucketSpec(1, 1, window), "log")
-    if not (await limiter.check([gate])).allowed:
-        return
-    signup = refused.name == "suspiciousIp.signup"
-    if refused.name == "management.subject":
-        description = CURRENT_USER_LIMIT
-    elif signup:
-        description = "Too many signups from this IP address"
-    else:
-        description = f"Rate limit reached: {refused.name} ({refused.spec})"
-    details: dict[str, Any] = {
-        "bucket": refused.name,
-        "limit": decision.limit,
-        "reset": decision.reset_epoch,
-    }
-    where: dict[str, Any] = {}
-    if request is not None:
-        details["request"] = {"method": request.method, "path": request.url.path}
-        where = {"ip": client_ip(request), "user_agent": request.headers.get("user-agent")}
-        where["user_agent"] = (where["user_agent"] or "")[:255] or None
-    try:
-        async with state.transaction() as session:
-            await state.logs(session).record(
-                "limit_mu" if signup else "api_limit",
-                description=description,
-                details=details,
-                **{k: v for k, v in {**where, **event}.items() if v},
-            )
-    except Exception as exc:
-        log.warning("could not log a rate-limit refusal: %s", exc)
 
 
 async def _token_cors(state: AppState, request: Request, client_id: str | None) -> dict[str, str]:
