@@ -16,6 +16,7 @@ from keystead.management import (
     clients,
     device_credentials,
     enrollments,
+    guardian_policies,
     identities,
     jobs,
     logs,
@@ -74,6 +75,9 @@ routes: list[BaseRoute] = [
     api("GET", _METHOD, authentication_methods.get_authentication_method),
     api("PATCH", _METHOD, authentication_methods.update_authentication_method),
     api("DELETE", _METHOD, authentication_methods.delete_authentication_method),
+    # the tenant's MFA policy: every login with a second factor, enrolled at the hosted login
+    api("GET", "/guardian/policies", guardian_policies.get_policies),
+    api("PUT", "/guardian/policies", guardian_policies.set_policies),
     # device credentials (§10.1)
     api("GET", "/device-credentials", device_credentials.list_device_credentials),
     api("POST", "/device-credentials", device_credentials.create_device_credential),
