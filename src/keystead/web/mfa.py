@@ -23,30 +23,24 @@ from keystead.core.login_success import Credential, password_checked
 from keystead.core.mfa import MFA_AMR, browser_binding, is_code_shaped
 from keystead.core.users import User
 from keystead.deps import AppState
-from keystead.errors import InvalidToken
-from keystead.mfa import accept_code, issue_challenge, open_challenge
+from keystead.mfa import accept_code, issue_challenge
 from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeRequest
-from keystead.ratelimit.protection import forget_login_failures, note_login_failure
+from keystead.ratelimit.protection import forget_login_failures
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.repositories.authentication_methods import AuthenticationMethod
-from keystead.web.hosted_forms import (
-    form_text,
-    posted_page,
+from keystead.web.hosted_forms import posted_page
+from keystead.web.login import check_login_allowed, finish_login
+from keystead.web.mfa_forms import (
+    ENTER_CODE,
+    WRONG_CODE,
+    count_wrong_code,
+    open_posted_challenge,
+    posted_code,
+    sign_in_expired,
+    user_still_allowed,
 )
-from keystead.web.login import (
-    BLOCKED,
-    check_login_allowed,
-    finish_login,
-    login_form,
-)
-from keystead.web.pages import error_page, render
-
-CHALLENGE_FIELD = "challenge"
-MAX_CHALLENGE = 4096  # characters: a challenge is about 700; anything longer is not one
-ENTER_CODE = "Enter the 6-digit code from your authenticator app."
-WRONG_CODE = "Wrong or already used code. Try again."
-EXPIRED = "Your sign-in has expired or did not start in this browser. Start again."
+from keystead.web.pages import render
 
 
 def otp_form(
@@ -66,11 +60,6 @@ def otp_form(
         challenge=challenge,
         error=error,
     )
-
-
-def sign_in_expired() -> Response:
-    """Any challenge that does not open (expired, forged, another browser's, missing)."""
-    return error_page("invalid_request", EXPIRED, status=400, title="Sign-in expired")
 
 
 async def ask_for_code(
@@ -116,17 +105,11 @@ async def mfa_submit(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     state, form, req, token = posted.state, posted.form, posted.req, posted.token
-    raw = form_text(form, CHALLENGE_FIELD, MAX_CHALLENGE + 1)
-    if not raw or len(raw) > MAX_CHALLENGE:
+    # A code challenge only: an enrolment challenge names no factor (web/mfa_enrol.py).
+    opened = await open_posted_challenge(state, form, req, token, purpose=None)
+    if opened is None:
         return sign_in_expired()
-    try:
-        challenge = await open_challenge(state, raw, bound_to=browser_binding(token))
-    except InvalidToken:
-        return sign_in_expired()
-    username = challenge.extra.get("username")
-    # The password was checked for this application's request; not a door into another one.
-    if not isinstance(username, str) or challenge.extra.get("client_id") != req.client.client_id:
-        return sign_in_expired()
+    raw, challenge, username = opened.raw, opened.challenge, opened.username
     who = Requester.of(request)
 
     def again(error: str, status: int = 400) -> Response:
@@ -135,43 +118,17 @@ async def mfa_submit(request: Request) -> Response:
     refusal = await check_login_allowed(state, who.ip, username)
     if refusal is not None:
         return again(refusal, status=429)
-    event = {
-        "client_id": req.client.client_id,
-        "ip": who.ip,
-        "user_agent": who.user_agent,
-        "connection": req.connection.name,
-    }
-    async with state.transaction() as session:
-        user = await state.repos(session).users.find(challenge.user_id)
-        if user is None or user.blocked:  # SE-10: deleted or blocked since the password
-            await state.logs(session).record(
-                "f",
-                description="user is blocked" if user is not None else "user does not exist",
-                user_id=challenge.user_id,
-                **event,
-            )
-    if user is None or user.blocked:
-        return login_form(req, token, username=username, error=BLOCKED, status=403)
+    user = await user_still_allowed(state, req, token, who, opened)
+    if isinstance(user, Response):
+        return user
 
-    code = "".join(form_text(form, "code", 64).split())  # "123 456" as the app shows it
+    code = posted_code(form)
     if not is_code_shaped(code):
         return again(ENTER_CODE)
     async with state.transaction() as session:
         accepted = await accept_code(state, session, challenge, code)
-        if not accepted:  # the code itself is never logged
-            await state.logs(session).record(
-                "gd_auth_failed", description=WRONG_CODE, user_id=user.user_id, **event
-            )
-            await note_login_failure(
-                state,
-                session,
-                ip=who.ip,
-                username=username,
-                connection=req.connection,
-                user=user,
-                client_id=req.client.client_id,
-                user_agent=who.user_agent,
-            )
+        if not accepted:
+            await count_wrong_code(state, session, req, who, user, username)
     if not accepted:
         return again(WRONG_CODE)
 
