@@ -27,12 +27,12 @@ from keystead.core.sessions import LoginSession
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import AccessDenied, ConsentRequired, LoginRequired
+from keystead.oauth.authorize_checks import is_management_api
 from keystead.oauth.authorize_request import (
     AuthorizeError,
     AuthorizeParams,
     AuthorizeRequest,
     UserBlocked,
-    is_management_api,
     validate_authorize,
 )
 from keystead.oauth.responses import deliver, error_response

@@ -1,5 +1,8 @@
 """/authorize requests: parsed once, then validated in the order of contract §2.2, steps 1-5.
 
+Steps 1-2 (the client, the redirect_uri and response mode) are here, and so is the order of
+steps 3-5; the checks of single parameters in steps 4-5 are in authorize_checks.py.
+
     AuthorizeParams.parse(items)       the query (GET) or form (POST) as sent, first value wins
     validate_authorize(params, repos, settings) → AuthorizeRequest, or AuthorizeError with
         target None     steps 1-2 failed: the client or redirect_uri is not trusted → error page
@@ -19,24 +22,25 @@ from urllib.parse import urlencode
 from keystead.core.apis import ResourceServer
 from keystead.core.clients import Client
 from keystead.core.cors import origin_of, web_message_allowed
-from keystead.core.grants import (
-    check_response_type_allowed,
-    parse_response_type,
-    requires_pkce,
-    service_not_found,
-)
+from keystead.core.grants import check_response_type_allowed, parse_response_type, requires_pkce
 from keystead.core.pkce import PkceChallenge, check_challenge
 from keystead.core.ports import Connection
 from keystead.core.redirects import default_redirect_uri, redirect_uri_allowed
 from keystead.core.scopes import parse_scope
-from keystead.core.users import DATABASE_CONNECTION
 from keystead.errors import InvalidRequest, OAuthError, UnsupportedResponseType
+from keystead.oauth.authorize_checks import (
+    RequestNotSupported,
+    RequestUriNotSupported,
+    check_audience,
+    check_connection,
+    check_max_age,
+    check_prompt,
+)
 from keystead.settings import Settings
 from keystead.storage.repositories import Repositories
 
 ResponseMode = Literal["query", "fragment", "form_post", "web_message"]
 RESPONSE_MODES: Final = frozenset({"query", "fragment", "form_post", "web_message"})
-PROMPTS: Final = frozenset({"none", "login", "consent", "select_account"})
 
 # Long enough for a 4 KB state plus everything spa-js sends (AZ-18); anything longer is refused
 # before any lookup (IN-01). The query also rides in the login form.
@@ -50,18 +54,6 @@ SINGLE_VALUED: Final = frozenset(
         "max_age", "connection", "login_hint", "screen_hint", "request", "request_uri",
     }
 )  # fmt: skip
-
-
-class RequestNotSupported(OAuthError):
-    """OIDC Core §3.1.2.6: request objects are not supported (AZ-17)."""
-
-    error = "request_not_supported"
-
-
-class RequestUriNotSupported(OAuthError):
-    """OIDC Core §3.1.2.6: nothing is ever fetched from a request_uri (AZ-17, no SSRF)."""
-
-    error = "request_uri_not_supported"
 
 
 class UserBlocked(OAuthError):
@@ -271,11 +263,11 @@ async def _validate_rest(
         params.get("code_challenge_method"),
         required=requires_pkce(client),
     )
-    prompt = _prompt(params.get("prompt"))
-    max_age = _max_age(params.get("max_age"))
+    prompt = check_prompt(params.get("prompt"))
+    max_age = check_max_age(params.get("max_age"))
     scope = parse_scope(params.get("scope"))
-    connection = await _connection(params.get("connection"), client, repos)
-    api = await _audience(params, repos, settings)
+    connection = await check_connection(params.get("connection"), client, repos)
+    api = await check_audience(params, repos, settings)
     login_hint = params.get("login_hint")
     return AuthorizeRequest(
         params=params,
@@ -292,61 +284,4 @@ async def _validate_rest(
         max_age=max_age,
         screen_hint=params.get("screen_hint"),
         login_hint=login_hint if login_hint and len(login_hint) <= MAX_LOGIN_HINT else None,
-    )
-
-
-def _prompt(value: str | None) -> frozenset[str]:
-    # Unknown values are ignored (OIDC Core §3.1.2.1 lists these four; Auth0 ignores others).
-    prompt = frozenset(value.split()) & PROMPTS if value else frozenset()
-    if "none" in prompt and len(prompt) > 1:
-        raise InvalidRequest("prompt=none must not be combined with other values")  # AZ-14
-    return prompt
-
-
-def _max_age(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit() and len(value) <= 10):
-        raise InvalidRequest("max_age must be a non-negative integer")
-    return int(value)
-
-
-async def _connection(name: str | None, client: Client, repos: Repositories) -> Connection:
-    connection = await repos.connections.by_name(name or DATABASE_CONNECTION)
-    if connection is None:
-        raise InvalidRequest("the connection was not found")
-    if connection.strategy != "auth0":
-        # TODO(when social and passwordless connections land): hand off to their flows.
-        raise InvalidRequest("Only database connections can be used with the login page")
-    enabled = connection.extra.get("enabled_clients")
-    if isinstance(enabled, list) and enabled and client.client_id not in enabled:
-        raise InvalidRequest("the connection is not enabled for this application")
-    return connection
-
-
-async def _audience(
-    params: AuthorizeParams, repos: Repositories, settings: Settings
-) -> ResourceServer | None:
-    requested = params.get("audience") or params.get("resource")
-    audience = requested
-    if audience is None:
-        default = await repos.tenant_settings.get("default_audience")
-        audience = default if isinstance(default, str) and default else None  # stored as given
-    if audience is None:
-        return None  # the access token is good for /userinfo only (contract §3.8)
-    if audience in settings.management_audience_aliases:
-        audience = settings.management_audience
-    api = await repos.resource_servers.by_identifier(audience) if len(audience) <= 600 else None
-    if api is None:
-        raise service_not_found(requested or audience)
-    return api
-
-
-def is_management_api(api: ResourceServer | None, settings: Settings) -> bool:
-    """The Management API: a user flow gets only the current-user scopes for it (§3.8)."""
-    if api is None:
-        return False
-    return (
-        api.identifier == settings.management_audience
-        or api.identifier in settings.management_audience_aliases
     )
