@@ -37,7 +37,8 @@ from keystead.storage.models import (
     UserRow,
 )
 from keystead.storage.seed import seed
-from keystead.storage.tenant import ApplySummary, apply_tenant, apply_tenant_file
+from keystead.storage.tenant import apply_tenant, apply_tenant_file
+from keystead.storage.tenant_run import ApplySummary
 from tests.conftest import ISSUER
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo-tenant.yaml"
