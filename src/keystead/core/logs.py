@@ -30,6 +30,7 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "feotpft": "Failed Exchange (Password and OTP for Access Token)",
     "gd_auth_succeed": "Multi-factor authentication success",
     "gd_auth_failed": "Multi-factor authentication failed",
+    "gd_enrollment_complete": "Guardian enrollment complete",
     "ssa": "Success Silent Auth",
     "fsa": "Failed Silent Auth",
     "slo": "Success Logout",

@@ -7,6 +7,10 @@ the second factor does not skip it.
         interactive                 the code page (web/mfa.py) right away: its POST is the
                                     hosted login's /u/mfa-challenge, whose code starts a new
                                     session remembering the factor
+    else the tenant's MFA policy    (keystead/mfa_policy.py, e.g. turned on after that login)
+        prompt=none                 login_required "Multifactor authentication required"
+        interactive                 the enrolment page (web/mfa_enrol.py): its POST is
+                                    /u/mfa-enroll, whose code starts a new session likewise
     else                            nothing to ask
 
 The login and signup pages do not come here: they ask for the code before any session starts.
@@ -26,6 +30,7 @@ from keystead.core.users import User
 from keystead.deps import AppState
 from keystead.errors import LoginRequired
 from keystead.mfa import owed_factor
+from keystead.mfa_policy import enrolment_required
 from keystead.oauth.authorize_request import AuthorizeRequest
 from keystead.web.csrf import csrf_token
 from keystead.web.hosted_forms import with_csrf_cookie
@@ -42,20 +47,26 @@ async def second_factor_step(
     login: LoginSession,
     user: User,
 ) -> Response | None:
-    """None when the session may go on to the code; the code page when a factor is owed;
-    raises the login_required AuthorizeError for silent authentication."""
+    """None when the session may go on to the code; the code page when a factor is owed, the
+    enrolment page when the policy wants one the user has not got; raises the login_required
+    AuthorizeError for silent authentication."""
     if MFA in login.amr:
         return None
     factor = await owed_factor(state, session, user.user_id)
-    if factor is None:
+    if factor is None and not await enrolment_required(state.repos(session)):
         return None
     if req.silent:
         raise req.fail(LoginRequired(MFA_REQUIRED))
-    from keystead.web.mfa import code_page  # web/mfa.py builds on oauth/authorize.py
+    # web/mfa.py and web/mfa_enrol.py build on oauth/authorize.py
+    from keystead.web.mfa import code_page
+    from keystead.web.mfa_enrol import enrol_page
 
     token, is_new = csrf_token(request, state.settings)
     # Failed codes count against the (username, IP) pair as at the login page: the email the
     # user would have typed there.
     username = user.email or user.username or user.user_id
-    page = await code_page(state, req, token, user, factor, username=username)
+    if factor is None:
+        page = await enrol_page(state, req, token, user, username=username)
+    else:
+        page = await code_page(state, req, token, user, factor, username=username)
     return with_csrf_cookie(page, token, is_new, state)

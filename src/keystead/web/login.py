@@ -3,7 +3,8 @@
     /authorize ─302─▶ GET /u/login?<authorize query> ─ form ─▶ POST /u/login
         ─ CSRF ─ the authorize query validated again ─ credentials ─▶ new session ─▶ code
         ─▶ redirect_uri (or form_post / web_message), never anywhere else
-    A user with a confirmed TOTP factor gets the code page instead of a session (web/mfa.py).
+    A user with a confirmed TOTP factor gets the code page instead of a session (web/mfa.py);
+    under the tenant's MFA policy a user without one gets the enrolment page (web/mfa_enrol.py).
 
 The page is stateless (web/hosted_forms.py: the /authorize query rides in a hidden field and is
 validated again on POST, after the CSRF check). A wrong password and an unknown email get the
@@ -27,6 +28,7 @@ from keystead.core.login_success import (
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.mfa import owed_factor
+from keystead.mfa_policy import enrolment_required
 from keystead.oauth.authorize import Requester, complete_authorization
 from keystead.oauth.authorize_request import (
     AuthorizeError,
@@ -233,7 +235,8 @@ async def login_submit(request: Request) -> Response:
 
     async with state.transaction() as session:
         factor = await owed_factor(state, session, user.user_id)
-        if factor is None:
+        enrol = factor is None and await enrolment_required(state.repos(session))
+        if factor is None and not enrol:
             await forget_login_failures(session, who.ip, username)  # the run of failures ends
     if factor is not None:  # a code is owed: the run of failures goes on until it is accepted
         from keystead.web.mfa import ask_for_code  # web/mfa.py builds on this module
@@ -242,4 +245,10 @@ async def login_submit(request: Request) -> Response:
             state, req, token, credential=credential, password=password, factor=factor,
             username=username,
         )  # fmt: skip
+    if enrol:  # the tenant's policy wants a factor the user has not got: enrol one first
+        from keystead.web.mfa_enrol import ask_to_enrol  # it builds on this module too
+
+        return await ask_to_enrol(
+            state, req, token, credential=credential, password=password, username=username
+        )
     return await finish_login(request, state, req, user, who, password=(credential, password))

@@ -6,6 +6,10 @@ password in a worker thread, with the same work when the user is unknown → blo
 forgotten → the audience → then either
   a confirmed second factor: 403 `mfa_required` with an `mfa_token` (committed, not rolled back;
   no login recorded); the mfa-otp grant (mfa_otp.py) finishes the login, or
+  no factor while the tenant's MFA policy is ["all-applications"] (keystead/mfa_policy.py):
+  403 `mfa_required` *without* an `mfa_token`, so no code can finish it; a factor is enrolled
+  only through the hosted login (/authorize → /u/login → /u/mfa-enroll, web/mfa_enrol.py),
+  and the grant works with a code once it is; or
   the login recorded (core/login_success.py, as /u/login does) → scopes (implied trust when
   none were requested) → tokens, with `gty: password`
 """
@@ -28,6 +32,7 @@ from keystead.core.scopes import parse_scope
 from keystead.core.users import DATABASE_CONNECTION
 from keystead.errors import InvalidGrant, MfaRequired
 from keystead.mfa import issue_challenge, owed_factor
+from keystead.mfa_policy import enrolment_required
 from keystead.oauth.grants.user_login import (
     check_brute_force,
     count_failure,
@@ -98,6 +103,9 @@ class PasswordGrant:
             # Committed, not rolled back: an upgraded hash stays. Failures are not forgotten
             # until the code is accepted, or the password would reset the count of wrong codes.
             raise FailAfterCommit(MfaRequired(MFA_REQUIRED, extra={"mfa_token": challenge}))
+        if await enrolment_required(ctx.repos):  # a factor is owed that the user has not got
+            await password_checked(records, credential, password)  # no login recorded
+            raise FailAfterCommit(MfaRequired(MFA_REQUIRED))
         await forget_login_failures(ctx.session, ctx.ip, username)  # the run of failures ends
         await password_login_succeeded(records, credential, password, at=ctx.now, ip=ctx.ip)
         return await plan_user_tokens(ctx, user, api, requested)
