@@ -8,6 +8,7 @@ The fixtures are the hosted login's (test_login_mfa.py): a fixed clock, a SPA, a
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -440,3 +441,21 @@ def test_the_enrolment_is_logged_under_auth0s_event_code() -> None:
     # When this passes, the stand-in in web/mfa_enrol.py (ENROLMENT_EVENT) and this mark go.
     assert ENROLMENT_EVENT == "gd_enrollment_complete"
     assert LogEventRow.__table__.c.type.type.length >= len(ENROLMENT_EVENT)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_two_enrolments_at_once_create_one_factor(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User, clock: FixedClock
+) -> None:
+    await set_policy(app, http, ALL)
+    async with browser(app) as first, browser(app) as second:
+        pages = [await enrol_page(first), await enrol_page(second)]
+        answers = await asyncio.gather(
+            *(
+                send_enrolment(b, fields, pyotp.TOTP(secret).at(clock.now()))
+                for b, (fields, secret) in zip((first, second), pages, strict=True)
+            )
+        )
+    assert sorted(r.status_code for r in answers) == [200, 303]  # a login, and the code page
+    assert len(await totp_methods(state, user)) == 1
+    assert await session_count(state) == 1
