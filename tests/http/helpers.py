@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,18 @@ def check_error(
 
 
 # --- one app per test module: starting an app (migrations, two RSA keys) takes most of a second
+
+
+@dataclass
+class WallClock:
+    """The wall clock, on which the helpers mint tokens, moved by `shift` seconds when a test
+    asks: for a module app (`module_app(fixed_clock=True)` with a `clock` fixture returning one)
+    whose tests move time, where a FixedClock would fall behind the tokens' `iat`."""
+
+    shift: float = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.shift
 
 
 def module_app(*, fixed_clock: bool = False, **settings: Any) -> Any:

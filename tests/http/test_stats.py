@@ -6,14 +6,13 @@ Auth0's OpenAPI (a bare number).
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.http.helpers import (
+    WallClock,
     check_error,
     check_oas,
     m2m,
@@ -28,16 +27,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 P = "/api/v2/stats/active-users"
 READ = "read:stats"
 DAY = 24 * 60 * 60
-
-
-@dataclass
-class WallClock:
-    """The wall clock (tokens are minted on it), moved by `shift` seconds when a test asks."""
-
-    shift: float = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.shift
 
 
 @pytest.fixture(scope="module")
