@@ -433,12 +433,7 @@ async def test_the_password_grant_without_a_factor_is_refused_without_an_mfa_tok
     assert (r.status_code, r.json()["error"]) == (403, "invalid_grant")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="logs.type is VARCHAR(16): gd_enrollment_complete needs a migration widening it",
-)
 def test_the_enrolment_is_logged_under_auth0s_event_code() -> None:
-    # When this passes, the stand-in in web/mfa_enrol.py (ENROLMENT_EVENT) and this mark go.
     assert ENROLMENT_EVENT == "gd_enrollment_complete"
     assert LogEventRow.__table__.c.type.type.length >= len(ENROLMENT_EVENT)  # type: ignore[attr-defined]
 

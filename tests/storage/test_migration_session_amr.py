@@ -40,7 +40,7 @@ async def _columns(engine: AsyncEngine) -> set[str]:
 
 
 def test_one_head() -> None:
-    assert ScriptDirectory.from_config(alembic_config()).get_heads() == ["0008"]
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1
 
 
 async def test_session_amr_round_trip(fresh_url: str) -> None:

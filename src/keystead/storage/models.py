@@ -309,7 +309,7 @@ class LogEventRow(Base):
     __table_args__ = (Index("ix_logs_user_date", "user_id", "date"),)
     log_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     date: Mapped[float] = mapped_column(Float, index=True)
-    type: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(300), default=None)
     client_id: Mapped[str | None] = mapped_column(String(64), default=None)
     # description, ip, user_agent, connection, audience, scope, details … (never secrets)

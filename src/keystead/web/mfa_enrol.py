@@ -48,7 +48,7 @@ from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeRequest
 from keystead.ratelimit.protection import forget_login_failures
 from keystead.storage.login_records import SqlLoginRecords
-from keystead.storage.models import LogEventRow, UserRow
+from keystead.storage.models import UserRow
 from keystead.storage.repositories.authentication_methods import SqlAuthenticationMethods
 from keystead.web.hosted_forms import posted_page
 from keystead.web.login import check_login_allowed, finish_login
@@ -70,13 +70,7 @@ ENROL_METHOD: Final = "totp-enrolment"  # the challenge's factor: none exists ye
 SECRET_KEY: Final = "secret"  # the challenge's `extra` key of the new secret
 DEFAULT_ISSUER: Final = "Keystead"
 ENROLLED: Final = "Guardian enrollment complete"
-# logs.type is VARCHAR(16) until storage/models.py and a migration widen it: a longer event code
-# would stop the log writer's batches on PostgreSQL. Until then the enrolment is logged as the
-# code check it also is, under its own description.
-_AUTH0_EVENT: Final = "gd_enrollment_complete"
-_LOG_TYPE_LENGTH: Final = getattr(LogEventRow.__table__.c.type.type, "length", None) or 0
-_FITS: Final = len(_AUTH0_EVENT) <= _LOG_TYPE_LENGTH
-ENROLMENT_EVENT: Final = _AUTH0_EVENT if _FITS else "gd_auth_succeed"
+ENROLMENT_EVENT: Final = "gd_enrollment_complete"
 
 
 async def ask_to_enrol(
