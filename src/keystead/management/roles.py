@@ -1,15 +1,12 @@
-"""Management API roles and permissions (contract §10.5, §9.2; security case MG-16).
+"""Management API roles and their users (contract §10.5, §9.2; security case MG-16).
 
     /roles                       GET list (name_filter) · POST 200 (sic) · 409 on a taken name
     /roles/{id}                  GET · PATCH · DELETE 200 with no body (the OpenAPI's status)
-    /roles/{id}/permissions      GET · POST 201 · DELETE 200 (JSON body)
     /roles/{id}/users            GET offset or checkpoint from/take · POST 200
     /users/{id}/roles            GET · POST 204 · DELETE 204 (JSON body)
-    /users/{id}/permissions      GET (direct and through roles, with `sources`) · POST 201 ·
-                                 DELETE 204
 
-A user's permissions are their own plus their roles' (core/ports.Roles.effective_permissions);
-the next token request reads them, nothing is cached. Writes log `sapi`.
+The permissions of a role or a user are in management/assigned_permissions.py, which finds the
+role or user with this module's shared steps. Writes log `sapi`.
 """
 
 from __future__ import annotations
@@ -20,22 +17,15 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keystead.core.ports import AssignedPermission, Role
-from keystead.core.tenant import RolePermission
+from keystead.core.ports import Role
 from keystead.deps import get_state
-from keystead.errors import AlreadyExists, BadRequest, Conflict, NotFound, RecordNotFound
+from keystead.errors import AlreadyExists, Conflict, NotFound, RecordNotFound
 from keystead.management.api import Caller, json_response
 from keystead.management.bodies import read_body
 from keystead.management.params import parse_page
 from keystead.management.schemas.audit import record_change
 from keystead.management.schemas.query import parse_checkpoint
-from keystead.management.schemas.roles import (
-    CREATE_ROLE,
-    PERMISSIONS,
-    ROLE_USERS,
-    UPDATE_ROLE,
-    USER_ROLES,
-)
+from keystead.management.schemas.roles import CREATE_ROLE, ROLE_USERS, UPDATE_ROLE, USER_ROLES
 from keystead.storage.models import UserRoleRow, UserRow
 from keystead.storage.repositories import Repositories
 from keystead.storage.repositories.users import to_user
@@ -47,15 +37,6 @@ CONFLICT: Final = "A role with the same name already exists."
 
 def role_json(role: Role) -> dict[str, Any]:
     return {"id": role.id, "name": role.name, "description": role.description}
-
-
-def permission_json(p: AssignedPermission) -> dict[str, Any]:
-    return {
-        "permission_name": p.permission_name,
-        "description": p.description,
-        "resource_server_name": p.resource_server_name,
-        "resource_server_identifier": p.resource_server_identifier,
-    }
 
 
 # --- roles --------------------------------------------------------------------------------------
@@ -91,7 +72,7 @@ async def create_role(request: Request, caller: Caller) -> Response:
 async def get_role(request: Request, caller: Caller) -> Response:
     state = get_state(request)
     async with state.transaction() as session:
-        role = await _role(state.repos(session), request)
+        role = await role_in_path(state.repos(session), request)
     return json_response(role_json(role))
 
 
@@ -100,7 +81,7 @@ async def update_role(request: Request, caller: Caller) -> Response:
     state = get_state(request)
     async with state.transaction() as session:
         repos = state.repos(session)
-        role = await _role(repos, request)
+        role = await role_in_path(repos, request)
         changed = Role(
             id=role.id,
             name=body.get("name", role.name),
@@ -121,53 +102,12 @@ async def delete_role(request: Request, caller: Caller) -> Response:
     state = get_state(request)
     async with state.transaction() as session:
         repos = state.repos(session)
-        role = await _role(repos, request)
+        role = await role_in_path(repos, request)
         await repos.roles.delete(role.id)  # its permissions and memberships go with it
         await record_change(
             state, session, request, caller, "Delete a role", target={"role_id": role.id}
         )
     return Response(status_code=200)
-
-
-# --- a role's permissions -----------------------------------------------------------------------
-
-
-async def list_role_permissions(request: Request, caller: Caller) -> Response:
-    page = parse_page(request.query_params, min_per_page=1)
-    state = get_state(request)
-    async with state.transaction() as session:
-        repos = state.repos(session)
-        found = list(await repos.roles.permissions((await _role(repos, request)).id))
-    items = [permission_json(p) for p in found[page.start : page.start + page.limit]]
-    return json_response(page.body("permissions", items, len(found), length=False))
-
-
-async def add_role_permissions(request: Request, caller: Caller) -> Response:
-    return await _change_role_permissions(request, caller, add=True)
-
-
-async def delete_role_permissions(request: Request, caller: Caller) -> Response:
-    return await _change_role_permissions(request, caller, add=False)
-
-
-async def _change_role_permissions(request: Request, caller: Caller, *, add: bool) -> Response:
-    body = await read_body(request, PERMISSIONS)
-    refs = _refs(body)
-    state = get_state(request)
-    async with state.transaction() as session:
-        repos = state.repos(session)
-        role = await _role(repos, request)
-        if add:
-            await _check_defined(repos, refs)
-            await repos.roles.add_permissions(role.id, refs)
-        else:
-            await repos.roles.remove_permissions(role.id, refs)
-        await record_change(
-            state, session, request, caller,
-            "Add permissions to a role" if add else "Remove permissions from a role",
-            target={"role_id": role.id}, changes={"permissions": _names(refs)},
-        )  # fmt: skip
-    return Response(status_code=201 if add else 200)
 
 
 # --- a role's users -----------------------------------------------------------------------------
@@ -185,7 +125,7 @@ async def list_role_users(request: Request, caller: Caller) -> Response:
     page = None if checkpoint else parse_page(query, min_per_page=1)
     state = get_state(request)
     async with state.transaction() as session:
-        role = await _role(state.repos(session), request)
+        role = await role_in_path(state.repos(session), request)
         members = (
             select(UserRow)
             .join(UserRoleRow, UserRoleRow.user_id == UserRow.user_id)
@@ -215,7 +155,7 @@ async def assign_role_users(request: Request, caller: Caller) -> Response:
     state = get_state(request)
     async with state.transaction() as session:
         repos = state.repos(session)
-        role = await _role(repos, request)
+        role = await role_in_path(repos, request)
         try:
             await repos.roles.add_members(role.id, body["users"])
         except RecordNotFound:
@@ -227,7 +167,7 @@ async def assign_role_users(request: Request, caller: Caller) -> Response:
     return Response(status_code=200)
 
 
-# --- a user's roles and permissions -------------------------------------------------------------
+# --- a user's roles -----------------------------------------------------------------------------
 
 
 async def list_user_roles(request: Request, caller: Caller) -> Response:
@@ -235,7 +175,7 @@ async def list_user_roles(request: Request, caller: Caller) -> Response:
     state = get_state(request)
     async with state.transaction() as session:
         repos = state.repos(session)
-        found = list(await repos.roles.roles_of(await _user_id(repos, caller)))
+        found = list(await repos.roles.roles_of(await user_in_path(repos, caller)))
     items = [role_json(r) for r in found[page.start : page.start + page.limit]]
     return json_response(page.body("roles", items, len(found), length=False))
 
@@ -254,7 +194,7 @@ async def _change_user_roles(request: Request, caller: Caller, *, add: bool) -> 
     state = get_state(request)
     async with state.transaction() as session:
         repos = state.repos(session)
-        user_id = await _user_id(repos, caller)
+        user_id = await user_in_path(repos, caller)
         for role_id in role_ids:  # all or nothing: one transaction
             try:
                 if add:
@@ -271,97 +211,20 @@ async def _change_user_roles(request: Request, caller: Caller, *, add: bool) -> 
     return Response(status_code=204)
 
 
-async def list_user_permissions(request: Request, caller: Caller) -> Response:
-    """Direct permissions and those of the user's roles, each with where it comes from."""
-    page = parse_page(request.query_params, min_per_page=1)
-    state = get_state(request)
-    async with state.transaction() as session:
-        repos = state.repos(session)
-        user_id = await _user_id(repos, caller)
-        merged: dict[tuple[str, str], dict[str, Any]] = {}
-
-        def add(p: AssignedPermission, source: dict[str, str]) -> None:
-            key = (p.resource_server_identifier, p.permission_name)
-            entry = merged.setdefault(key, {**permission_json(p), "sources": []})
-            entry["sources"].append(source)
-
-        for p in await repos.roles.user_permissions(user_id):
-            add(p, {"source_id": "", "source_name": "", "source_type": "DIRECT"})
-        for role in await repos.roles.roles_of(user_id):
-            source = {"source_id": role.id, "source_name": role.name, "source_type": "ROLE"}
-            for p in await repos.roles.permissions(role.id):
-                add(p, source)
-    found = [merged[key] for key in sorted(merged)]
-    items = found[page.start : page.start + page.limit]
-    return json_response(page.body("permissions", items, len(found), length=False))
+# --- shared steps (assigned_permissions.py's too) -------------------------------------------------
 
 
-async def create_user_permissions(request: Request, caller: Caller) -> Response:
-    return await _change_user_permissions(request, caller, add=True)
-
-
-async def delete_user_permissions(request: Request, caller: Caller) -> Response:
-    return await _change_user_permissions(request, caller, add=False)
-
-
-async def _change_user_permissions(request: Request, caller: Caller, *, add: bool) -> Response:
-    body = await read_body(request, PERMISSIONS)
-    refs = _refs(body)
-    state = get_state(request)
-    async with state.transaction() as session:
-        repos = state.repos(session)
-        user_id = await _user_id(repos, caller)
-        if add:
-            await _check_defined(repos, refs)
-            await repos.roles.add_user_permissions(user_id, refs)
-        else:
-            await repos.roles.remove_user_permissions(user_id, refs)
-        await record_change(
-            state, session, request, caller,
-            "Assign permissions to a user" if add else "Remove permissions from a user",
-            target={"user_id": user_id}, changes={"permissions": _names(refs)}, user_id=user_id,
-        )  # fmt: skip
-    return Response(status_code=201 if add else 204)
-
-
-# --- shared steps -------------------------------------------------------------------------------
-
-
-async def _role(repos: Repositories, request: Request) -> Role:
+async def role_in_path(repos: Repositories, request: Request) -> Role:
+    """The role the path's {id} names, or 404 inexistent_role."""
     try:
         return await repos.roles.get(request.path_params["id"])
     except RecordNotFound:
         raise NotFound(ROLE_NOT_FOUND, error_code="inexistent_role") from None
 
 
-async def _user_id(repos: Repositories, caller: Caller) -> str:
+async def user_in_path(repos: Repositories, caller: Caller) -> str:
+    """The id of the user the path's {id} names, or 404 inexistent_user."""
     user_id = caller.target_user_id or ""
     if await repos.users.find(user_id) is None:
         raise NotFound(USER_NOT_FOUND, error_code="inexistent_user")
     return user_id
-
-
-def _refs(body: dict[str, Any]) -> list[RolePermission]:
-    return [
-        RolePermission(p["resource_server_identifier"], p["permission_name"])
-        for p in body["permissions"]
-    ]
-
-
-def _names(refs: list[RolePermission]) -> list[str]:
-    return [f"{r.resource_server_identifier} {r.permission_name}" for r in refs]
-
-
-async def _check_defined(repos: Repositories, refs: list[RolePermission]) -> None:
-    """Each permission names an API (404) and a scope that API defines (400)."""
-    for ref in refs:
-        api = await repos.resource_servers.by_identifier(ref.resource_server_identifier)
-        if api is None:
-            raise NotFound(
-                "The resource server does not exist.", error_code="inexistent_resource_server"
-            )
-        if ref.permission_name not in api.scope_values:
-            raise BadRequest(
-                f"Permission {ref.permission_name[:100]} is not defined by the resource server "
-                f"{ref.resource_server_identifier[:200]}."
-            )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from keystead.management import (
+    assigned_permissions,
     authentication_methods,
     client_credentials,
     client_grants,
@@ -100,17 +101,17 @@ routes: list[BaseRoute] = [
     api("GET", "/roles/{id}", roles.get_role),
     api("PATCH", "/roles/{id}", roles.update_role),
     api("DELETE", "/roles/{id}", roles.delete_role),
-    api("GET", "/roles/{id}/permissions", roles.list_role_permissions),
-    api("POST", "/roles/{id}/permissions", roles.add_role_permissions),
-    api("DELETE", "/roles/{id}/permissions", roles.delete_role_permissions),
+    api("GET", "/roles/{id}/permissions", assigned_permissions.list_role_permissions),
+    api("POST", "/roles/{id}/permissions", assigned_permissions.add_role_permissions),
+    api("DELETE", "/roles/{id}/permissions", assigned_permissions.delete_role_permissions),
     api("GET", "/roles/{id}/users", roles.list_role_users),
     api("POST", "/roles/{id}/users", roles.assign_role_users),
     api("GET", "/users/{id}/roles", roles.list_user_roles),
     api("POST", "/users/{id}/roles", roles.assign_user_roles),
     api("DELETE", "/users/{id}/roles", roles.delete_user_roles),
-    api("GET", "/users/{id}/permissions", roles.list_user_permissions),
-    api("POST", "/users/{id}/permissions", roles.create_user_permissions),
-    api("DELETE", "/users/{id}/permissions", roles.delete_user_permissions),
+    api("GET", "/users/{id}/permissions", assigned_permissions.list_user_permissions),
+    api("POST", "/users/{id}/permissions", assigned_permissions.create_user_permissions),
+    api("DELETE", "/users/{id}/permissions", assigned_permissions.delete_user_permissions),
     # logs (§10.7)
     api("GET", "/logs", logs.list_logs),
     api("GET", "/logs/{id}", logs.get_log),
