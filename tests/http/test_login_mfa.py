@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import bcrypt
 import httpx
@@ -31,8 +32,10 @@ from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
 from keystead.core.mfa import CHALLENGE_LIFETIME, STEP_SECONDS
 from keystead.core.passwords import needs_rehash
+from keystead.core.ports import Connection
 from keystead.core.users import User
 from keystead.deps import AppState
+from keystead.ratelimit.protection import clear_user_blocks
 from keystead.settings import Settings
 from keystead.storage.models import LoginSessionRow
 from keystead.storage.repositories.authentication_methods import SqlAuthenticationMethods
@@ -354,17 +357,23 @@ async def test_wrong_codes_are_logged_counted_and_block_the_pair(
         r = await send_code(http, fields, bad)
         assert (r.status_code, page_error(r)) == (400, WRONG_CODE)
     assert len(await events(state, "gd_auth_failed")) == 10
-    [blocked_event] = await events(state, "limit_wc")
-    assert blocked_event.user_id == user.user_id
+    blocks = await events(state, "limit_wc")  # the (user, IP) pair, and the user's codes
+    assert {e.user_id for e in blocks} == {user.user_id} and len(blocks) == 2
+    assert any("wrong codes from any address" in e.description for e in blocks)
 
     right = await send_code(http, fields, code_at(clock.now()))  # even the right code
     assert (right.status_code, page_error(right)) == (429, ACCOUNT_BLOCKED_PAGE)
     assert_no_login(right)
     again = await password_step(http)  # and the right password, from this IP
     assert (again.status_code, page_error(again)) == (429, ACCOUNT_BLOCKED_PAGE)
-    async with browser(app, "203.0.113.9") as elsewhere:  # another IP still logs in
-        fresh = await code_page(elsewhere)
-        assert "code" in redirect_params(await send_code(elsewhere, fresh, code_at(clock.now())))
+    async with browser(app, "203.0.113.9") as elsewhere:  # another IP: the password passes,
+        fresh = await code_page(elsewhere)  # but codes are refused from every address
+        r = await send_code(elsewhere, fresh, code_at(clock.now()))
+        assert (r.status_code, page_error(r)) == (429, ACCOUNT_BLOCKED_PAGE)
+        async with state.transaction() as session:  # unblocked, as an administrator would
+            await clear_user_blocks(session, user)
+        r = await send_code(elsewhere, fresh, code_at(clock.now()))
+        assert "code" in redirect_params(r)
     assert (await get_user(state, user.user_id)).logins_count == 1
 
 
@@ -540,3 +549,42 @@ async def test_prompt_none_needs_the_session_only_the_code_starts(
     assert "code" in redirect_params(await send_code(http, fields, code_at(clock.now())))
     r = await http.get("/authorize", params=silent)
     assert set(redirect_params(r)) == {"code", "state"}
+
+
+async def test_codes_guessed_from_many_addresses_hit_one_limit(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User, clock: FixedClock
+) -> None:
+    """One challenge, ten addresses, one wrong code each: no (user, IP) pair reaches its limit,
+    but the user's codes from every address do, and the right code is then refused too."""
+    await enroll(app, http, user)
+    fields = await code_page(http)
+    bad = wrong_code(clock.now())
+    for n in range(10):
+        async with browser(app, f"2001:db8::{n + 1}") as guesser:
+            guesser.cookies.update(http.cookies)  # the same browser's challenge, another address
+            r = await send_code(guesser, fields, bad)
+            assert (r.status_code, page_error(r)) == (400, WRONG_CODE)
+    r = await send_code(http, fields, code_at(clock.now()))
+    assert (r.status_code, page_error(r)) == (429, ACCOUNT_BLOCKED_PAGE)
+    assert_no_login(r)
+
+
+async def test_a_code_page_continues_only_the_connection_its_password_was_for(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User, clock: FixedClock
+) -> None:
+    """Another connection in the carried query (one without attack protection, say) makes the
+    challenge unusable: wrong codes could otherwise be counted under that connection's rules."""
+    async with state.transaction() as session:
+        await state.repos(session).connections.create(
+            Connection(
+                id="", name="Unprotected", strategy="auth0",
+                options={"brute_force_protection": False},
+            )
+        )  # fmt: skip
+    await enroll(app, http, user)
+    fields = await code_page(http)
+    query = dict(parse_qsl(fields["authorize_query"], keep_blank_values=True))
+    swapped = {**fields, "authorize_query": urlencode({**query, "connection": "Unprotected"})}
+    r = await send_code(http, swapped, code_at(clock.now()))
+    assert r.status_code == 400 and "Sign-in expired" in r.text
+    assert_no_login(r)

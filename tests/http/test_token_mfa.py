@@ -284,7 +284,7 @@ async def test_wrong_codes_count_as_failed_logins(
     assert r.status_code == 429
     assert await logins_count(app, tenant.user.user_id) == 0
     assert len(await logs(app, "feotpft")) == 10
-    assert len(await logs(app, "limit_wc")) == 1
+    assert len(await logs(app, "limit_wc")) == 2  # the (user, IP) pair, and the user's codes
 
 
 async def test_malformed_codes_are_wrong_codes(
@@ -438,3 +438,21 @@ async def test_the_two_steps_on_postgresql(tmp_path: Path, clock: FixedClock) ->
         replay = await http.post("/oauth/token", data=otp_request(tenant, mfa_token, otp))
         assert (replay.status_code, replay.json()) == (403, INVALID_CODE)
         assert await logins_count(app, tenant.user.user_id) == 1
+
+
+async def test_codes_guessed_from_many_addresses_hit_one_limit(
+    http: httpx.AsyncClient, app: Starlette, tenant: Tenant, mfa_web: Client, clock: FixedClock
+) -> None:
+    """One mfa_token, ten addresses, one wrong code each: the user's codes from every address
+    reach the limit, and the right code is then refused too."""
+    await enroll(http, app, tenant, tenant.user)
+    mfa_token = await challenged(http, tenant)
+    wrong = "000000" if code(clock) != "000000" else "111111"
+    for n in range(10):
+        transport = httpx.ASGITransport(app=app, client=(f"2001:db8::{n + 1}", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url=str(http.base_url)) as other:
+            r = await other.post("/oauth/token", data=otp_request(tenant, mfa_token, wrong))
+            assert (r.status_code, r.json()) == (403, INVALID_CODE)
+    r = await http.post("/oauth/token", data=otp_request(tenant, mfa_token, code(clock)))
+    assert (r.status_code, r.json()["error"]) == (429, "too_many_attempts")
+    assert await logins_count(app, tenant.user.user_id) == 0

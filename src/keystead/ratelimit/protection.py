@@ -4,6 +4,9 @@
     note_login_failure       after a wrong password or an unknown identifier, alike: count the
                              pair and the IP; log `limit_wc` / `limit_mu` when a block starts
     forget_login_failures    after a successful login: the run of failures is over
+    code_verdict, note_wrong_code, forget_wrong_codes
+                             the same for a second factor's codes, which also count against
+                             the identifier from every address at once (ANY_ADDRESS)
     clear_user_blocks        unblock every pair of a user (admin, password reset)
     signup_buckets           suspicious-IP signup bucket for the limiter (50 a day per IP)
 
@@ -12,7 +15,7 @@ Used by the hosted login page (web/login.py) and the password grants (oauth/gran
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +33,12 @@ from keystead.deps import AppState
 from keystead.errors import TooManyAttempts
 from keystead.ratelimit.wiring import policy_of
 from keystead.storage.repositories.user_blocks import SqlUserBlocks
+
+# A code has 10**6 values, three of them valid at a time: guesses spread over many addresses
+# must not each get a fresh (identifier, IP) budget. Wrong codes also count for the identifier
+# under this pseudo-address, whatever the connection says; only an accepted code clears it, and
+# unblocking the user (Management API, password reset) clears it with the others.
+ANY_ADDRESS: Final = "*"
 
 
 class LoginRefused(TooManyAttempts):
@@ -125,3 +134,65 @@ def signup_buckets(policy: BruteForcePolicy, ip: str | None) -> list[Bucket]:
         return []
     # The IP is the key's last segment, so its colons cannot run into another segment.
     return [Bucket(f"bf:signup:{(ip or '')[:64]}", policy.signup_ip, "suspiciousIp.signup")]
+
+
+async def code_verdict(state: AppState, ip: str | None, username: str) -> Verdict:
+    """Before a code is checked: the password's verdict, then the identifier's wrong codes
+    from every address."""
+    verdict = await login_verdict(state, ip, username)
+    policy = policy_of(state)
+    key = identifier_key(username)
+    if not verdict.allowed or key is None or not policy.max_attempts or policy.is_exempt(ip):
+        return verdict
+    async with state.transaction() as session:
+        pair = await SqlUserBlocks(session).pair(key, ANY_ADDRESS)
+    return policy.verdict(pair, None, state.clock.now(), pair_protected=True)
+
+
+async def note_wrong_code(
+    state: AppState,
+    session: AsyncSession,
+    *,
+    ip: str | None,
+    username: str,
+    connection: Connection,
+    user: User,
+    client_id: str | None,
+    user_agent: str | None = None,
+) -> None:
+    """Count a wrong or replayed code as a failed login, and for the identifier from every
+    address (the caller's transaction, which must commit)."""
+    await note_login_failure(
+        state, session, ip=ip, username=username, connection=connection, user=user,
+        client_id=client_id, user_agent=user_agent,
+    )  # fmt: skip
+    policy = policy_of(state)
+    key = identifier_key(username)
+    if key is None or not policy.max_attempts or policy.is_exempt(ip):
+        return
+    now = state.clock.now()
+    blocks = SqlUserBlocks(session)
+    count, blocked = policy.after_failure(
+        await blocks.locked_pair(key, ANY_ADDRESS, connection.name, now), now
+    )
+    await blocks.save_pair(key, ANY_ADDRESS, count, now)
+    if blocked:
+        await state.logs(session).record(
+            "limit_wc",
+            description=f"Blocked after {count.failures} wrong codes from any address",
+            user_name=key,
+            details={"failures": count.failures},
+            user_id=user.user_id,
+            client_id=client_id,
+            ip=ip,
+            user_agent=user_agent,
+            connection=connection.name,
+        )
+
+
+async def forget_wrong_codes(session: AsyncSession, ip: str | None, username: str) -> None:
+    """An accepted code: both runs of failures end."""
+    await forget_login_failures(session, ip, username)
+    key = identifier_key(username)
+    if key is not None:
+        await SqlUserBlocks(session).forget_pair(key, ANY_ADDRESS)

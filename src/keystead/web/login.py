@@ -36,7 +36,12 @@ from keystead.oauth.authorize_request import (
     AuthorizeRequest,
 )
 from keystead.oauth.responses import error_response
-from keystead.ratelimit.protection import forget_login_failures, login_verdict, note_login_failure
+from keystead.ratelimit.protection import (
+    code_verdict,
+    forget_login_failures,
+    login_verdict,
+    note_login_failure,
+)
 from keystead.ratelimit.wiring import login_rate_allowed
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.repositories.sessions import SqlLoginSessions
@@ -64,11 +69,14 @@ BLOCKED = "Your account is blocked (user is blocked). Contact the application's 
 TOO_MANY_ATTEMPTS = "Too many attempts. Try again later."
 
 
-async def check_login_allowed(state: AppState, ip: str | None, username: str) -> str | None:
-    """May this (ip, username) try a password now? None if so, else the page's message (429).
-    Called before any password is checked: a blocked pair (AT-01) is told how to unblock, a
-    throttled IP (AT-03) and the (IP, user) rate limit (§12.2) to wait."""
-    verdict = await login_verdict(state, ip, username)
+async def check_login_allowed(
+    state: AppState, ip: str | None, username: str, *, code: bool = False
+) -> str | None:
+    """May this (ip, username) try a password (or, `code`, a second factor's code) now? None if
+    so, else the page's message (429). Called before any check: a blocked pair (AT-01) is told
+    how to unblock, a throttled IP (AT-03) and the (IP, user) rate limit (§12.2) to wait. Codes
+    are also refused once the identifier's wrong codes from every address reach the limit."""
+    verdict = await (code_verdict if code else login_verdict)(state, ip, username)
     if verdict.reason == "blocked":
         return ACCOUNT_BLOCKED_PAGE
     if not verdict.allowed or not await login_rate_allowed(state, ip, username):

@@ -26,7 +26,7 @@ from keystead.deps import AppState
 from keystead.mfa import accept_code, issue_challenge
 from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeRequest
-from keystead.ratelimit.protection import forget_login_failures
+from keystead.ratelimit.protection import forget_wrong_codes
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.repositories.authentication_methods import AuthenticationMethod
 from keystead.web.hosted_forms import posted_page
@@ -95,7 +95,11 @@ async def code_page(
         user_id=user.user_id,
         method_id=factor.id,
         bound_to=browser_binding(token),
-        extra={"username": username, "client_id": req.client.client_id},
+        extra={
+            "username": username,
+            "client_id": req.client.client_id,
+            "connection": req.connection.name,
+        },
     )
     return otp_form(req, token, challenge)
 
@@ -115,7 +119,7 @@ async def mfa_submit(request: Request) -> Response:
     def again(error: str, status: int = 400) -> Response:
         return otp_form(req, token, raw, error=error, status=status)
 
-    refusal = await check_login_allowed(state, who.ip, username)
+    refusal = await check_login_allowed(state, who.ip, username, code=True)
     if refusal is not None:
         return again(refusal, status=429)
     user = await user_still_allowed(state, req, token, who, opened)
@@ -133,7 +137,7 @@ async def mfa_submit(request: Request) -> Response:
         return again(WRONG_CODE)
 
     async with state.transaction() as session:
-        await forget_login_failures(session, who.ip, username)  # the run of failures ends
+        await forget_wrong_codes(session, who.ip, username)  # the runs of failures end
     return await finish_login(
         request, state, req, user, who, events=("gd_auth_succeed", "s"), amr=MFA_AMR
     )

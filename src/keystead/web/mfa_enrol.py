@@ -46,7 +46,7 @@ from keystead.deps import AppState
 from keystead.mfa import issue_challenge, owed_factor
 from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeRequest
-from keystead.ratelimit.protection import forget_login_failures
+from keystead.ratelimit.protection import forget_wrong_codes
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.models import UserRow
 from keystead.storage.repositories.authentication_methods import SqlAuthenticationMethods
@@ -115,6 +115,7 @@ async def enrol_page(
                 SECRET_KEY: secret,
                 "username": username,
                 "client_id": req.client.client_id,
+                "connection": req.connection.name,
             },
         )
     uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
@@ -157,7 +158,7 @@ async def mfa_enrol_submit(request: Request) -> Response:
     username = opened.username
     who = Requester.of(request)
 
-    refusal = await check_login_allowed(state, who.ip, username)
+    refusal = await check_login_allowed(state, who.ip, username, code=True)
     user = await user_still_allowed(state, req, token, who, opened)
     if isinstance(user, Response):
         return user
@@ -202,7 +203,7 @@ async def mfa_enrol_submit(request: Request) -> Response:
                 details={"authenticator": TOTP_TYPE, "method_id": method.id},
                 **login_event(req, who),
             )
-            await forget_login_failures(session, who.ip, username)  # the run of failures ends
+            await forget_wrong_codes(session, who.ip, username)  # the runs of failures end
     if existing is not None:  # enrolled meanwhile: that factor's code, not a second factor
         from keystead.web.mfa import code_page  # web/mfa.py builds on web/login.py too
 

@@ -22,7 +22,7 @@ from keystead.errors import InvalidToken
 from keystead.mfa import open_challenge
 from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeRequest
-from keystead.ratelimit.protection import note_login_failure
+from keystead.ratelimit.protection import note_wrong_code
 from keystead.web.hosted_forms import form_text
 from keystead.web.login import BLOCKED, login_form
 from keystead.web.pages import error_page
@@ -63,8 +63,11 @@ async def open_posted_challenge(
         return None
     extra = challenge.extra
     username = extra.get("username")
-    # The password was checked for this application's request; not a door into another one.
+    # The password was checked for this application's request and connection; not a door into
+    # another one (whose attack protection might be off).
     if not isinstance(username, str) or extra.get("client_id") != req.client.client_id:
+        return None
+    if extra.get("connection") != req.connection.name:
         return None
     if extra.get(PURPOSE) != purpose:
         return None
@@ -114,11 +117,11 @@ async def count_wrong_code(
 ) -> None:
     """A wrong code, in the caller's transaction: logged (the code itself never is) and counted
     as a failed login for the (username, IP) pair and the IP, so guessing codes is throttled and
-    blocked as guessing passwords is."""
+    blocked as guessing passwords is, and for the username from every address."""
     await state.logs(session).record(
         "gd_auth_failed", description=WRONG_CODE, user_id=user.user_id, **login_event(req, who)
     )
-    await note_login_failure(
+    await note_wrong_code(
         state,
         session,
         ip=who.ip,

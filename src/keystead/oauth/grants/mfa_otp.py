@@ -21,14 +21,17 @@ from keystead.core.scopes import parse_scope
 from keystead.errors import InvalidGrant, InvalidToken
 from keystead.mfa import accept_code, open_challenge
 from keystead.oauth.grants.user_login import (
-    check_brute_force,
-    count_failure,
     database_connection,
     end_user_ip,
     plan_user_tokens,
 )
 from keystead.oauth.issue import FailAfterCommit, TokenContext, TokenPlan, resolve_audience
-from keystead.ratelimit.protection import forget_login_failures
+from keystead.ratelimit.protection import (
+    LoginRefused,
+    code_verdict,
+    forget_wrong_codes,
+    note_wrong_code,
+)
 from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.user_reads import find_user_in
 
@@ -72,7 +75,9 @@ class MfaOtpGrant:
         carried = _carried(challenge.extra)
         ctx.event["user_id"] = challenge.user_id
         ctx.event["connection"] = carried.realm
-        await check_brute_force(ctx, carried.username)
+        verdict = await code_verdict(ctx.state, ctx.ip, carried.username)
+        if not verdict.allowed:
+            raise LoginRefused(verdict)
         connection = await database_connection(ctx, carried.realm)
         user = await find_user_in(ctx.session, challenge.user_id)
         if user is None:
@@ -82,9 +87,18 @@ class MfaOtpGrant:
         if not await accept_code(ctx.state, ctx.session, challenge, otp):
             # Counted and logged in this transaction, which commits: the failed compare-and-set
             # changed nothing, but on SQLite it holds the write lock a second one would wait for.
-            await count_failure(ctx, carried.username, connection, user, in_grant=True)
+            await note_wrong_code(
+                ctx.state,
+                ctx.session,
+                ip=ctx.ip,
+                username=carried.username,
+                connection=connection,
+                user=user,
+                client_id=ctx.client.client_id,
+                user_agent=ctx.user_agent,
+            )
             raise FailAfterCommit(InvalidGrant(INVALID_CODE))
-        await forget_login_failures(ctx.session, ctx.ip, carried.username)
+        await forget_wrong_codes(ctx.session, ctx.ip, carried.username)
         await SqlLoginRecords(ctx.session).record_login(user.user_id, at=ctx.now, ip=ctx.ip)
         api = await resolve_audience(ctx, carried.audience)
         return await plan_user_tokens(ctx, user, api, carried.scope, amr=MFA_AMR)

@@ -9,8 +9,6 @@ connection, brute-force bookkeeping, and the tokens a user login ends with (cont
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from keystead.core.apis import ResourceServer
 from keystead.core.ports import Connection
 from keystead.core.scopes import grant_user_scopes
@@ -57,41 +55,22 @@ async def check_brute_force(ctx: TokenContext, username: str) -> None:
 
 
 async def count_failure(
-    ctx: TokenContext,
-    username: str,
-    connection: Connection,
-    user: User | None,
-    *,
-    in_grant: bool = False,
+    ctx: TokenContext, username: str, connection: Connection, user: User | None
 ) -> None:
-    """A wrong password, an unknown user or a wrong code, alike. In a transaction of its own,
-    because the grant's is rolled back with the refusal; or, `in_grant`, in the grant's, for a
-    refusal that commits it (FailAfterCommit): on SQLite a second transaction would wait for the
-    grant's write lock once the grant has written anything."""
-    if in_grant:
-        await _note_failure(ctx, ctx.session, username, connection, user)
-        return
+    """A wrong password or an unknown user, alike; in a transaction of its own, because the
+    grant's is rolled back with the refusal. (A wrong code is counted in the mfa-otp grant's own
+    transaction, which commits: ratelimit/protection.note_wrong_code.)"""
     async with ctx.state.transaction() as session:
-        await _note_failure(ctx, session, username, connection, user)
-
-
-async def _note_failure(
-    ctx: TokenContext,
-    session: AsyncSession,
-    username: str,
-    connection: Connection,
-    user: User | None,
-) -> None:
-    await note_login_failure(
-        ctx.state,
-        session,
-        ip=ctx.ip,
-        username=username,
-        connection=connection,
-        user=user,
-        client_id=ctx.client.client_id,
-        user_agent=ctx.user_agent,
-    )
+        await note_login_failure(
+            ctx.state,
+            session,
+            ip=ctx.ip,
+            username=username,
+            connection=connection,
+            user=user,
+            client_id=ctx.client.client_id,
+            user_agent=ctx.user_agent,
+        )
 
 
 async def plan_user_tokens(
