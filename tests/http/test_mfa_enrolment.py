@@ -454,3 +454,25 @@ async def test_two_enrolments_at_once_create_one_factor(
     assert sorted(r.status_code for r in answers) == [200, 303]  # a login, and the code page
     assert len(await totp_methods(state, user)) == 1
     assert await session_count(state) == 1
+
+
+async def test_a_signup_under_the_policy_enrols_before_any_session(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User, clock: FixedClock
+) -> None:
+    """The new user is created (and `ss` logged), but gets the enrolment page, not a code: a
+    session and tokens come only once a factor is enrolled."""
+    await set_policy(app, http, ALL)
+    http.cookies.clear()  # a browser without a session
+    try:
+        start = await http.get("/authorize", params=authorize_params(screen_hint="signup"))
+        page = await http.get(start.headers["location"])
+        form = {**hidden_fields(page.text), "email": "newcomer@example.com"}
+        r = await http.post("/u/signup", data={**form, "password": "Cobol-Compiler-1959"})
+        assert r.status_code == 200, r.text
+        assert '<form method="post" action="/u/mfa-enroll"' in r.text
+        assert_no_login(r)
+        [signed_up] = await events(state, "ss")
+        assert signed_up.user_id is not None
+        assert await events(state, "s") == []
+    finally:
+        await set_policy(app, http, [])

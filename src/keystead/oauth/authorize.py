@@ -107,7 +107,7 @@ async def _authorize(
             raise req.fail(LoginRequired("Login required"))
         return redirect_to_login(req)
     check_consent(req)  # step 7 comes before step 8 (and again in complete_authorization)
-    code_page = await second_factor_step(request, state, session, req, login, user)
+    code_page = await second_factor_step(request, state, session, req, login.amr, user)
     if code_page is not None:
         return code_page
     await sessions.touch(cookie)

@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keystead.core.mfa import MFA
-from keystead.core.sessions import LoginSession
 from keystead.core.users import User
 from keystead.deps import AppState
 from keystead.errors import LoginRequired
@@ -44,13 +43,13 @@ async def second_factor_step(
     state: AppState,
     session: AsyncSession,
     req: AuthorizeRequest,
-    login: LoginSession,
+    amr: tuple[str, ...],
     user: User,
 ) -> Response | None:
-    """None when the session may go on to the code; the code page when a factor is owed, the
-    enrolment page when the policy wants one the user has not got; raises the login_required
-    AuthorizeError for silent authentication."""
-    if MFA in login.amr:
+    """None when a login whose `amr` is this may go on to the code; the code page when a factor
+    is owed, the enrolment page when the policy wants one the user has not got; raises the
+    login_required AuthorizeError for silent authentication."""
+    if MFA in amr:
         return None
     factor = await owed_factor(state, session, user.user_id)
     if factor is None and not await enrolment_required(state.repos(session)):

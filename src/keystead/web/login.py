@@ -25,6 +25,7 @@ from keystead.core.login_success import (
     find_credential,
     password_login_succeeded,
 )
+from keystead.core.mfa import MFA
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.mfa import owed_factor
@@ -36,6 +37,7 @@ from keystead.oauth.authorize_request import (
     AuthorizeRequest,
 )
 from keystead.oauth.responses import error_response
+from keystead.oauth.step_up import second_factor_step
 from keystead.ratelimit.protection import (
     code_verdict,
     forget_login_failures,
@@ -107,6 +109,11 @@ async def finish_login(
     password (("mfa",) after a code) and hands on to the codes and tokens it leads to.
     """
     settings = state.settings
+    if MFA not in amr:  # no session without a factor that is owed (or that the policy wants)
+        async with state.transaction() as session:
+            page = await second_factor_step(request, state, session, req, amr, user)
+        if page is not None:
+            return page
     previous = session_cookie(request, settings)
     async with state.transaction() as session:
         repos = state.repos(session)

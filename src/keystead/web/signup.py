@@ -141,6 +141,14 @@ async def signup_submit(request: Request) -> Response:
                 ),
                 connection=req.connection.name,
             )
+            await state.logs(session).record(
+                "ss",
+                user_id=user.user_id,
+                client_id=req.client.client_id,
+                ip=who.ip,
+                user_agent=who.user_agent,
+                connection=req.connection.name,
+            )
     except AlreadyExists:  # also a concurrent signup with the same email (RE-13)
         async with state.transaction() as session:
             await state.logs(session).record(
@@ -152,4 +160,5 @@ async def signup_submit(request: Request) -> Response:
                 connection=req.connection.name,
             )
         return again([USER_EXISTS])
-    return await finish_login(request, state, req, user, who, events=("ss", "s"))
+    # With the tenant's MFA policy on, the new user enrols a factor before any session starts.
+    return await finish_login(request, state, req, user, who)
