@@ -75,9 +75,12 @@ async def accept_code(
     state: AppState, session: AsyncSession, challenge: Challenge, code: str
 ) -> bool:
     methods = _methods(state, session)
+    method = await methods.find(challenge.user_id, challenge.method_id)
+    if method is None or method.type != TOTP_TYPE or not method.confirmed:
+        return False  # removed, or no longer confirmed, since the password step
     try:
         secret = await methods.secret(challenge.user_id, challenge.method_id, TOTP_SECRET)
-    except RecordNotFound:  # the factor was removed since the password step
+    except RecordNotFound:  # removed in between
         return False
     now = state.clock.now()
     step = matching_step(secret, code, now) if secret else None

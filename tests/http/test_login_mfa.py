@@ -588,3 +588,16 @@ async def test_a_code_page_continues_only_the_connection_its_password_was_for(
     r = await send_code(http, swapped, code_at(clock.now()))
     assert r.status_code == 400 and "Sign-in expired" in r.text
     assert_no_login(r)
+
+
+async def test_a_factor_no_longer_confirmed_takes_no_code(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User, clock: FixedClock
+) -> None:
+    method_id = await enroll(app, http, user)
+    fields = await code_page(http)
+    async with state.transaction() as session:  # un-confirmed between the password and the code
+        methods = SqlAuthenticationMethods(session, state.clock, state.sealer)
+        await methods.update(user.user_id, method_id, confirmed=False)
+    r = await send_code(http, fields, code_at(clock.now()))
+    assert (r.status_code, page_error(r)) == (400, WRONG_CODE)
+    assert_no_login(r)
