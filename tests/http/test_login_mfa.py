@@ -31,7 +31,7 @@ from keystead.core.bruteforce import ACCOUNT_BLOCKED_PAGE
 from keystead.core.clock import FixedClock
 from keystead.core.logs import LogEvent
 from keystead.core.mfa import CHALLENGE_LIFETIME, STEP_SECONDS
-from keystead.core.passwords import needs_rehash
+from keystead.core.passwords import hash_password, needs_rehash
 from keystead.core.ports import Connection
 from keystead.core.users import User
 from keystead.deps import AppState
@@ -601,3 +601,33 @@ async def test_a_factor_no_longer_confirmed_takes_no_code(
     r = await send_code(http, fields, code_at(clock.now()))
     assert (r.status_code, page_error(r)) == (400, WRONG_CODE)
     assert_no_login(r)
+
+
+async def test_a_login_to_another_account_with_the_address_does_not_end_the_run(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User, clock: FixedClock
+) -> None:
+    """Someone with an account of the same e-mail in another connection logs in to it between
+    password guesses from the same address: the victim's run of failures goes on."""
+    mine = "Mallory-own-password-1"
+    async with state.transaction() as session:
+        repos = state.repos(session)
+        await repos.connections.create(Connection(id="", name="Other", strategy="auth0"))
+        await repos.users.create(
+            User(user_id="", email=EMAIL, password_hash=hash_password(mine), name="m"),
+            connection="Other",
+        )
+
+    async def wrong_password() -> int:
+        page = await open_login_page(http)
+        form = {**hidden_fields(page.text), "username": EMAIL, "password": "wrong"}
+        return (await http.post("/u/login", data=form)).status_code
+
+    for _ in range(9):
+        assert await wrong_password() == 400
+    async with browser(app) as other:  # the same address, the other account
+        page = await open_login_page(other, connection="Other")
+        form = {**hidden_fields(page.text), "username": EMAIL, "password": mine}
+        assert (await other.post("/u/login", data=form)).status_code == 303
+    assert await wrong_password() == 400  # the tenth
+    r = await password_step(http)
+    assert (r.status_code, page_error(r)) == (429, ACCOUNT_BLOCKED_PAGE)

@@ -38,8 +38,10 @@ async def test_forget_and_clear(session: AsyncSession) -> None:
     for ip in ("198.51.100.7", "198.51.100.8"):
         await blocks.locked_pair("ada@example.com", ip, "db", T0)
     await blocks.locked_pair("bob@example.com", "198.51.100.7", "db", T0)
-    await blocks.forget_pair("ada@example.com", "198.51.100.7")
-    await blocks.forget_pair("nobody@example.com", "198.51.100.7")  # nothing to forget
+    await blocks.forget_pair("ada@example.com", "198.51.100.7", "other-db")  # another account's
+    assert len(await blocks.blocks(["ada@example.com"])) == 2
+    await blocks.forget_pair("ada@example.com", "198.51.100.7", "db")
+    await blocks.forget_pair("nobody@example.com", "198.51.100.7", "db")  # nothing to forget
     assert [b[1] for b in await blocks.blocks(["ada@example.com"])] == ["198.51.100.8"]
     assert await blocks.clear(["ada@example.com", "bob@example.com"]) == 2
     assert await blocks.blocks(["ada@example.com", "bob@example.com"]) == []

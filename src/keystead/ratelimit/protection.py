@@ -117,10 +117,12 @@ async def note_login_failure(
             )
 
 
-async def forget_login_failures(session: AsyncSession, ip: str | None, username: str) -> None:
+async def forget_login_failures(
+    session: AsyncSession, ip: str | None, username: str, connection: str
+) -> None:
     key = identifier_key(username)
     if key is not None:
-        await SqlUserBlocks(session).forget_pair(key, ip)
+        await SqlUserBlocks(session).forget_pair(key, ip, connection)
 
 
 async def clear_user_blocks(session: AsyncSession, user: User) -> int:
@@ -190,9 +192,11 @@ async def note_wrong_code(
         )
 
 
-async def forget_wrong_codes(session: AsyncSession, ip: str | None, username: str) -> None:
+async def forget_wrong_codes(
+    session: AsyncSession, ip: str | None, username: str, connection: str
+) -> None:
     """An accepted code: both runs of failures end."""
-    await forget_login_failures(session, ip, username)
+    await forget_login_failures(session, ip, username, connection)
     key = identifier_key(username)
     if key is not None:
-        await SqlUserBlocks(session).forget_pair(key, ANY_ADDRESS)
+        await SqlUserBlocks(session).forget_pair(key, ANY_ADDRESS, connection)

@@ -252,7 +252,9 @@ async def login_submit(request: Request) -> Response:
         factor = await owed_factor(state, session, user.user_id)
         enrol = factor is None and await enrolment_required(state.repos(session))
         if factor is None and not enrol:
-            await forget_login_failures(session, who.ip, username)  # the run of failures ends
+            await forget_login_failures(
+                session, who.ip, username, req.connection.name
+            )  # the run of failures ends
     if factor is not None:  # a code is owed: the run of failures goes on until it is accepted
         from keystead.web.mfa import ask_for_code  # web/mfa.py builds on this module
 

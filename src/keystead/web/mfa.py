@@ -137,7 +137,9 @@ async def mfa_submit(request: Request) -> Response:
         return again(WRONG_CODE)
 
     async with state.transaction() as session:
-        await forget_wrong_codes(session, who.ip, username)  # the runs of failures end
+        await forget_wrong_codes(
+            session, who.ip, username, req.connection.name
+        )  # the runs of failures end
     return await finish_login(
         request, state, req, user, who, events=("gd_auth_succeed", "s"), amr=MFA_AMR
     )

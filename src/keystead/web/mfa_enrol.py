@@ -203,7 +203,9 @@ async def mfa_enrol_submit(request: Request) -> Response:
                 details={"authenticator": TOTP_TYPE, "method_id": method.id},
                 **login_event(req, who),
             )
-            await forget_wrong_codes(session, who.ip, username)  # the runs of failures end
+            await forget_wrong_codes(
+                session, who.ip, username, req.connection.name
+            )  # the runs of failures end
     if existing is not None:  # enrolled meanwhile: that factor's code, not a second factor
         from keystead.web.mfa import code_page  # web/mfa.py builds on web/login.py too
 

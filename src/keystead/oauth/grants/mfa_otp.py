@@ -98,7 +98,7 @@ class MfaOtpGrant:
                 user_agent=ctx.user_agent,
             )
             raise FailAfterCommit(InvalidGrant(INVALID_CODE))
-        await forget_wrong_codes(ctx.session, ctx.ip, carried.username)
+        await forget_wrong_codes(ctx.session, ctx.ip, carried.username, connection.name)
         await SqlLoginRecords(ctx.session).record_login(user.user_id, at=ctx.now, ip=ctx.ip)
         api = await resolve_audience(ctx, carried.audience)
         return await plan_user_tokens(ctx, user, api, carried.scope, amr=MFA_AMR)

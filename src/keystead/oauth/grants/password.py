@@ -106,7 +106,9 @@ class PasswordGrant:
         if await enrolment_required(ctx.repos):  # a factor is owed that the user has not got
             await password_checked(records, credential, password)  # no login recorded
             raise FailAfterCommit(MfaRequired(MFA_REQUIRED))
-        await forget_login_failures(ctx.session, ctx.ip, username)  # the run of failures ends
+        await forget_login_failures(
+            ctx.session, ctx.ip, username, connection.name
+        )  # the run of failures ends
         await password_login_succeeded(records, credential, password, at=ctx.now, ip=ctx.ip)
         return await plan_user_tokens(ctx, user, api, requested)
 

@@ -74,11 +74,15 @@ class SqlUserBlocks:
     async def save_ip(self, ip: str | None, count: IpCount) -> None:
         await self._update(IP_ROW, _ip(ip), count.failures, count.throttled_at, count.stamp)
 
-    async def forget_pair(self, identifier: str, ip: str | None) -> None:
-        """A successful login ends the run of failures (Auth0 counts them consecutively)."""
+    async def forget_pair(self, identifier: str, ip: str | None, connection: str) -> None:
+        """A successful login ends the run of failures (Auth0 counts them consecutively), of
+        the connection it logged in to only: a run begun in another connection (another
+        account with the same identifier) goes on."""
         found = await self.session.scalar(
             select(UserBlockRow.id).where(
-                UserBlockRow.identifier == identifier, UserBlockRow.ip == _ip(ip)
+                UserBlockRow.identifier == identifier,
+                UserBlockRow.ip == _ip(ip),
+                UserBlockRow.connection == connection[:MAX_CONNECTION],
             )
         )
         if found is not None:  # a DELETE that matches nothing still takes SQLite's write lock
