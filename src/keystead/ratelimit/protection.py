@@ -93,18 +93,8 @@ async def note_login_failure(
     }
     key = identifier_key(username)
     if key is not None and policy.max_attempts and protected(connection):
-        count, blocked = policy.after_failure(
-            await blocks.locked_pair(key, ip, connection.name, now), now
-        )
-        await blocks.save_pair(key, ip, count, now)
-        if blocked:
-            await state.logs(session).record(
-                "limit_wc",
-                description=f"Blocked after {count.failures} failed logins from this IP address",
-                user_name=key,
-                details={"failures": count.failures},
-                **event,
-            )
+        what = "failed logins from this IP address"
+        await _count_pair(state, session, key, ip, connection, what, event)
     if policy.login_ip is not None:
         address, throttled = policy.after_ip_failure(await blocks.locked_ip(ip, now), now)
         await blocks.save_ip(ip, address)
@@ -172,23 +162,35 @@ async def note_wrong_code(
     key = identifier_key(username)
     if key is None or not policy.max_attempts or policy.is_exempt(ip):
         return
+    event = {"user_id": user.user_id, "client_id": client_id, "ip": ip,
+             "user_agent": user_agent, "connection": connection.name}  # fmt: skip
+    what = "wrong codes from any address"
+    await _count_pair(state, session, key, ANY_ADDRESS, connection, what, event)
+
+
+async def _count_pair(
+    state: AppState,
+    session: AsyncSession,
+    key: str,
+    ip: str | None,
+    connection: Connection,
+    what: str,
+    event: dict[str, Any],
+) -> None:
+    """One more failure for (key, ip); `limit_wc` logged when it starts a block."""
     now = state.clock.now()
     blocks = SqlUserBlocks(session)
-    count, blocked = policy.after_failure(
-        await blocks.locked_pair(key, ANY_ADDRESS, connection.name, now), now
+    count, blocked = policy_of(state).after_failure(
+        await blocks.locked_pair(key, ip, connection.name, now), now
     )
-    await blocks.save_pair(key, ANY_ADDRESS, count, now)
+    await blocks.save_pair(key, ip, count, now)
     if blocked:
         await state.logs(session).record(
             "limit_wc",
-            description=f"Blocked after {count.failures} wrong codes from any address",
+            description=f"Blocked after {count.failures} {what}",
             user_name=key,
             details={"failures": count.failures},
-            user_id=user.user_id,
-            client_id=client_id,
-            ip=ip,
-            user_agent=user_agent,
-            connection=connection.name,
+            **event,
         )
 
 
