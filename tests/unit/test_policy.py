@@ -15,11 +15,13 @@ from keystead.core.policy import (
     Target,
     accepted_scopes,
     authorize,
+    operations,
+    target_of,
+)
+from keystead.core.policy_fields import (
     check_link_fields,
     check_update_fields,
-    operations,
     shows_idp_tokens,
-    target_of,
     visible_client_fields,
 )
 from keystead.errors import Forbidden

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keystead.core import policy
+from keystead.core import policy_fields
 from keystead.core.client_credentials import METHODS_KEY
 from keystead.core.clients import Client
 from keystead.deps import get_state
@@ -96,12 +96,12 @@ def client_json(client: Client) -> dict[str, Any]:
 
 
 def _show(client: Client, caller: Caller, projection: Projection | None = None) -> dict[str, Any]:
-    doc = policy.visible_client_fields(caller.scopes).apply(client_json(client))
+    doc = policy_fields.visible_client_fields(caller.scopes).apply(client_json(client))
     return projection.apply(doc) if projection else doc
 
 
 def _reveals(caller: Caller) -> bool:
-    return bool(caller.scopes & policy.CLIENT_KEY_SCOPES)
+    return bool(caller.scopes & policy_fields.CLIENT_KEY_SCOPES)
 
 
 # --- reads --------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keystead.core import linking, policy
+from keystead.core import linking, policy_fields
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, BadRequest, Conflict, InvalidToken, NotFound
@@ -63,7 +63,7 @@ async def link_user_identity(request: Request, caller: Caller) -> Response:
     refuse_nul(body)
     if not body:
         raise payload_error("Too few properties defined (0), minimum 1")
-    policy.check_link_fields(body.keys(), caller.decision)  # MG-10: proof, not a name
+    policy_fields.check_link_fields(body.keys(), caller.decision)  # MG-10: proof, not a name
     state = get_state(request)
     if "link_with" in body:
         if any(name in body for name in _PROVIDER_FORM):
@@ -202,7 +202,7 @@ async def _primary(repos: Repositories, caller: Caller) -> User:
 
 
 def _identities(user: User, caller: Caller) -> list[dict[str, Any]]:
-    idp = policy.shows_idp_tokens(caller.scopes)
+    idp = policy_fields.shows_idp_tokens(caller.scopes)
     return [identity_json(identity, idp_tokens=idp) for identity in user.identities]
 
 

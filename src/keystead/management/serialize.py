@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from keystead.core.policy import IDP_TOKEN_FIELDS
+from keystead.core.policy_fields import IDP_TOKEN_FIELDS
 from keystead.core.users import Identity, User
 from keystead.management.params import Projection
 

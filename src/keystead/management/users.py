@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keystead.core import policy
+from keystead.core import policy_fields
 from keystead.core.passwords import hash_password
 from keystead.core.profile import check_metadata_write, merge_metadata
 from keystead.core.users import User
@@ -185,7 +185,7 @@ async def create_user(request: Request, caller: Caller) -> Response:
 
 async def update_user(request: Request, caller: Caller) -> Response:
     body = await read_body(request, UPDATE_USER)
-    policy.check_update_fields(body.keys(), caller.decision)  # 403 for limited scopes (§8.3)
+    policy_fields.check_update_fields(body.keys(), caller.decision)  # 403 for limited scopes (§8.3)
     check_update_combinations(body)
     state = get_state(request)
     async with state.transaction() as session:
@@ -222,7 +222,7 @@ async def delete_user(request: Request, caller: Caller) -> Response:
 
 
 def _idp(caller: Caller) -> bool:
-    return policy.shows_idp_tokens(caller.scopes)
+    return policy_fields.shows_idp_tokens(caller.scopes)
 
 
 def _show(user: User, caller: Caller, projection: Any = None) -> dict[str, Any]:
