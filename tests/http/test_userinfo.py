@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keystead.core.clients import Client
 from keystead.core.clock import FixedClock
-from keystead.core.tokens import iso8601
+from keystead.core.id_tokens import iso8601
 from keystead.core.users import DATABASE_CONNECTION, User
 from keystead.deps import AppState
 from tests.conftest import ISSUER

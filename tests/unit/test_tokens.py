@@ -14,6 +14,13 @@ import pytest
 
 from keystead.core.apis import Permission, ResourceServer
 from keystead.core.clock import FixedClock
+from keystead.core.id_tokens import (
+    half_hash,
+    id_token_claims,
+    iso8601,
+    user_claims,
+    userinfo_claims,
+)
 from keystead.core.keys import KeyRing, SigningKey, generate_signing_key
 from keystead.core.tokens import (
     Signer,
@@ -21,13 +28,8 @@ from keystead.core.tokens import (
     access_token_claims,
     access_token_typ,
     client_access_token_claims,
-    half_hash,
-    id_token_claims,
-    iso8601,
     new_opaque_token,
     token_digest,
-    user_claims,
-    userinfo_claims,
 )
 from keystead.core.users import User
 

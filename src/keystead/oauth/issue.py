@@ -26,6 +26,7 @@ from keystead import self_service
 from keystead.core.apis import ResourceServer
 from keystead.core.clients import Client
 from keystead.core.grants import client_may_get_refresh_tokens, service_not_found
+from keystead.core.id_tokens import id_token_claims
 from keystead.core.keys import KeyRing
 from keystead.core.refresh_tokens import NewRefreshToken, new_lifetimes
 from keystead.core.scopes import OFFLINE_ACCESS, OPENID
@@ -33,7 +34,6 @@ from keystead.core.tokens import (
     TokenResponse,
     access_token_claims,
     access_token_typ,
-    id_token_claims,
     new_opaque_token,
 )
 from keystead.core.users import User

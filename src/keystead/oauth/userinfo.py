@@ -30,8 +30,9 @@ from keystead.core.cors import (
     origin_matches,
     preflight_headers,
 )
+from keystead.core.id_tokens import userinfo_claims
 from keystead.core.scopes import OPENID
-from keystead.core.tokens import userinfo_audience, userinfo_claims
+from keystead.core.tokens import userinfo_audience
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
 from keystead.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
