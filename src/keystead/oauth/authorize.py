@@ -152,11 +152,8 @@ async def complete_authorization(
     """
     # 7. Consent.
     check_consent(req)
-    # 8. MFA. The login and signup pages ask for the code of a confirmed TOTP factor before
-    # any session starts (web/mfa.py); an existing session without it (a factor confirmed
-    # since) was sent to the code page, or refused for prompt=none, by _authorize
-    # (oauth/step_up.py). The session's amr goes into the code. Not yet: enrolment pages,
-    # MFA policies.
+    # 8. MFA: oauth/step_up.py, before any session starts (web/login.finish_login) and for an
+    # existing session without the factor (_authorize). The session's amr goes into the code.
 
     # 9. The code.
     granted = await granted_scopes(repos, state.settings, req, user)

@@ -1,5 +1,6 @@
-"""Contract §2.2 step 8 for a browser that is already signed in: a session that has not given
-the second factor does not skip it.
+"""Contract §2.2 step 8: a login that has not given the second factor does not skip it, whether
+the browser is already signed in (/authorize) or has just proved who it is (web/login.py
+finish_login: a password or a signup).
 
     session amr has "mfa"           nothing to ask (no query: the common path stays as it was)
     else a confirmed factor owed?   (keystead/mfa.owed_factor, e.g. enrolled after that login)
@@ -13,7 +14,7 @@ the second factor does not skip it.
                                     /u/mfa-enroll, whose code starts a new session likewise
     else                            nothing to ask
 
-The login and signup pages do not come here: they ask for the code before any session starts.
+The first case answers the login page's password too; signups meet only the policy.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ async def second_factor_step(
     req: AuthorizeRequest,
     amr: tuple[str, ...],
     user: User,
+    *,
+    username: str | None = None,
 ) -> Response | None:
     """None when a login whose `amr` is this may go on to the code; the code page when a factor
     is owed, the enrolment page when the policy wants one the user has not got; raises the
-    login_required AuthorizeError for silent authentication."""
+    login_required AuthorizeError for silent authentication. `username` is what failed codes
+    count against: what was typed at the login page, else the user's email."""
     if MFA in amr:
         return None
     factor = await owed_factor(state, session, user.user_id)
@@ -61,9 +65,7 @@ async def second_factor_step(
     from keystead.web.mfa_enrol import enrol_page
 
     token, is_new = csrf_token(request, state.settings)
-    # Failed codes count against the (username, IP) pair as at the login page: the email the
-    # user would have typed there.
-    username = user.email or user.username or user.user_id
+    username = username or user.email or user.username or user.user_id
     if factor is None:
         page = await enrol_page(state, req, token, user, username=username)
     else:

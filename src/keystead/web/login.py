@@ -23,13 +23,12 @@ from keystead.core.login_success import (
     Credential,
     check_password,
     find_credential,
+    password_checked,
     password_login_succeeded,
 )
 from keystead.core.mfa import MFA
 from keystead.core.users import User
 from keystead.deps import AppState, get_state
-from keystead.mfa import owed_factor
-from keystead.mfa_policy import enrolment_required
 from keystead.oauth.authorize import Requester, complete_authorization
 from keystead.oauth.authorize_request import (
     AuthorizeError,
@@ -97,6 +96,7 @@ async def finish_login(
     who: Requester,
     *,
     password: tuple[Credential, str] | None = None,
+    username: str | None = None,
     events: tuple[str, ...] = ("s",),
     amr: tuple[str, ...] = (),
 ) -> Response:
@@ -107,11 +107,23 @@ async def finish_login(
     pre-login cookie's: no fixation), and the CSRF token is replaced, so the form that logged
     in cannot be replayed. `amr` is what the session remembers of the login beyond the
     password (("mfa",) after a code) and hands on to the codes and tokens it leads to.
+
+    No session starts while a factor is owed, or wanted by the tenant's policy: the code or
+    enrolment page instead (oauth/step_up.py), with no login recorded and the run of failures of
+    `username` (what was typed) going on until a code is accepted; an imported password hash is
+    replaced meanwhile, while the password is known.
     """
     settings = state.settings
-    if MFA not in amr:  # no session without a factor that is owed (or that the policy wants)
-        async with state.transaction() as session:
-            page = await second_factor_step(request, state, session, req, amr, user)
+    if MFA not in amr:
+        try:
+            async with state.transaction() as session:
+                page = await second_factor_step(
+                    request, state, session, req, amr, user, username=username
+                )
+                if page is not None and password is not None:
+                    await password_checked(SqlLoginRecords(session), *password)
+        except AuthorizeError as exc:  # a carried prompt=none: login_required, as /authorize
+            return error_response(exc, after_post=True)
         if page is not None:
             return page
     previous = session_cookie(request, settings)
@@ -122,6 +134,8 @@ async def finish_login(
         if password is not None:
             credential, secret = password
             await password_login_succeeded(records, credential, secret, at=now, ip=who.ip)
+            if username is not None:  # the run of failures ends
+                await forget_login_failures(session, who.ip, username, req.connection.name)
         else:
             await records.record_login(user.user_id, at=now, ip=who.ip)
         current = await repos.users.get(user.user_id)
@@ -248,24 +262,6 @@ async def login_submit(request: Request) -> Response:
             )
         return again(BLOCKED, status=403)
 
-    async with state.transaction() as session:
-        factor = await owed_factor(state, session, user.user_id)
-        enrol = factor is None and await enrolment_required(state.repos(session))
-        if factor is None and not enrol:
-            await forget_login_failures(
-                session, who.ip, username, req.connection.name
-            )  # the run of failures ends
-    if factor is not None:  # a code is owed: the run of failures goes on until it is accepted
-        from keystead.web.mfa import ask_for_code  # web/mfa.py builds on this module
-
-        return await ask_for_code(
-            state, req, token, credential=credential, password=password, factor=factor,
-            username=username,
-        )  # fmt: skip
-    if enrol:  # the tenant's policy wants a factor the user has not got: enrol one first
-        from keystead.web.mfa_enrol import ask_to_enrol  # it builds on this module too
-
-        return await ask_to_enrol(
-            state, req, token, credential=credential, password=password, username=username
-        )
-    return await finish_login(request, state, req, user, who, password=(credential, password))
+    return await finish_login(
+        request, state, req, user, who, password=(credential, password), username=username
+    )

@@ -19,7 +19,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keystead.core.login_success import Credential, password_checked
 from keystead.core.mfa import MFA_AMR, browser_binding, is_code_shaped
 from keystead.core.users import User
 from keystead.deps import AppState
@@ -27,7 +26,6 @@ from keystead.mfa import accept_code, issue_challenge
 from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeRequest
 from keystead.ratelimit.protection import forget_wrong_codes
-from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.repositories.authentication_methods import AuthenticationMethod
 from keystead.web.hosted_forms import posted_page
 from keystead.web.login import check_login_allowed, finish_login
@@ -60,23 +58,6 @@ def otp_form(
         challenge=challenge,
         error=error,
     )
-
-
-async def ask_for_code(
-    state: AppState,
-    req: AuthorizeRequest,
-    token: str,
-    *,
-    credential: Credential,
-    password: str,
-    factor: AuthenticationMethod,
-    username: str,
-) -> Response:
-    """The password was right and a factor is owed: no login is recorded and no session is
-    started; an imported hash is replaced while the password is known; the code page."""
-    async with state.transaction() as session:
-        await password_checked(SqlLoginRecords(session), credential, password)
-    return await code_page(state, req, token, credential.user, factor, username=username)
 
 
 async def code_page(

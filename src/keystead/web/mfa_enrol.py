@@ -28,7 +28,6 @@ from sqlalchemy import update
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keystead.core.login_success import Credential, password_checked
 from keystead.core.mfa import (
     DIGITS,
     MFA_AMR,
@@ -47,7 +46,6 @@ from keystead.mfa import issue_challenge, owed_factor
 from keystead.oauth.authorize import Requester
 from keystead.oauth.authorize_request import AuthorizeRequest
 from keystead.ratelimit.protection import forget_wrong_codes
-from keystead.storage.login_records import SqlLoginRecords
 from keystead.storage.models import UserRow
 from keystead.storage.repositories.authentication_methods import SqlAuthenticationMethods
 from keystead.web.hosted_forms import posted_page
@@ -71,22 +69,6 @@ SECRET_KEY: Final = "secret"  # the challenge's `extra` key of the new secret
 DEFAULT_ISSUER: Final = "Keystead"
 ENROLLED: Final = "Guardian enrollment complete"
 ENROLMENT_EVENT: Final = "gd_enrollment_complete"
-
-
-async def ask_to_enrol(
-    state: AppState,
-    req: AuthorizeRequest,
-    token: str,
-    *,
-    credential: Credential,
-    password: str,
-    username: str,
-) -> Response:
-    """The password was right and a factor must be enrolled: no login is recorded and no
-    session is started; an imported hash is replaced while the password is known."""
-    async with state.transaction() as session:
-        await password_checked(SqlLoginRecords(session), credential, password)
-    return await enrol_page(state, req, token, credential.user, username=username)
 
 
 async def enrol_page(
