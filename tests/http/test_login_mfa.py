@@ -631,3 +631,17 @@ async def test_a_login_to_another_account_with_the_address_does_not_end_the_run(
     assert await wrong_password() == 400  # the tenth
     r = await password_step(http)
     assert (r.status_code, page_error(r)) == (429, ACCOUNT_BLOCKED_PAGE)
+
+
+async def test_a_posted_login_carrying_prompt_none_is_login_required_when_a_code_is_owed(
+    app: Any, http: httpx.AsyncClient, state: AppState, user: User
+) -> None:
+    await enroll(app, http, user)
+    fields = hidden_fields((await open_login_page(http)).text)
+    query = dict(parse_qsl(fields["authorize_query"], keep_blank_values=True))
+    fields["authorize_query"] = urlencode({**query, "prompt": "none"})
+    r = await http.post("/u/login", data={**fields, "username": EMAIL, "password": PASSWORD})
+    params = redirect_params(r)
+    assert params["error"] == "login_required"
+    assert params["error_description"] == "Multifactor authentication required"
+    assert "code" not in params and "keystead_session" not in r.headers.get("set-cookie", "")
