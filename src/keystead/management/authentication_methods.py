@@ -29,6 +29,7 @@ from keystead.management.authentication_method_bodies import (
 from keystead.management.bodies import payload_error, read_body, read_json, validate
 from keystead.management.identities import refuse_nul, storable
 from keystead.management.params import parse_page
+from keystead.management.schemas.audit import record_change
 from keystead.management.serialize import iso
 from keystead.storage.repositories.authentication_methods import (
     NOT_FOUND as METHOD_NOT_FOUND,
@@ -208,15 +209,4 @@ async def audit(
     state: AppState, session: AsyncSession, request: Request, caller: Caller, description: str
 ) -> None:
     """A `sapi` event: who changed whose factors; never a secret or a phone number."""
-    await state.logs(session).record(
-        "sapi",
-        description=description,
-        user_id=caller.target_user_id,
-        client_id=caller.client_id,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        details={
-            "request": {"method": request.method, "path": request.url.path},
-            "actor": {"sub": caller.sub, "scopes": sorted(caller.decision.matched)},
-        },
-    )
+    await record_change(state, session, request, caller, description, user_id=caller.target_user_id)

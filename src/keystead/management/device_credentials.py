@@ -24,6 +24,7 @@ from keystead.management.api import Caller, json_response
 from keystead.management.bodies import payload_error, read_body
 from keystead.management.identities import refuse_nul, storable
 from keystead.management.params import parse_page, parse_projection, query_error
+from keystead.management.schemas.audit import record_change
 from keystead.storage.repositories.device_credentials import (
     DUPLICATE,
     NOT_FOUND,
@@ -161,16 +162,7 @@ async def _audit(
     credential: DeviceCredential,
 ) -> None:
     """A `sapi` event: which credential, whose, by whom; never the key itself."""
-    await state.logs(session).record(
-        "sapi",
-        description=description,
-        user_id=credential.user_id,
-        client_id=caller.client_id,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        details={
-            "request": {"method": request.method, "path": request.url.path},
-            "actor": {"sub": caller.sub, "scopes": sorted(caller.decision.matched)},
-            "target": {"id": credential.id, "type": credential.type},
-        },
-    )
+    await record_change(
+        state, session, request, caller, description,
+        target={"id": credential.id, "type": credential.type}, user_id=credential.user_id,
+    )  # fmt: skip

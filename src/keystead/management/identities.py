@@ -22,6 +22,7 @@ from keystead.deps import AppState, get_state
 from keystead.errors import AlreadyExists, BadRequest, Conflict, InvalidToken, NotFound
 from keystead.management.api import Caller, json_response
 from keystead.management.bodies import payload_error, read_json, validate
+from keystead.management.schemas.audit import record_change
 from keystead.management.serialize import identity_json
 from keystead.storage.keys import verify_token
 from keystead.storage.repositories import Repositories
@@ -215,15 +216,4 @@ async def _audit(
     user_id: str,
 ) -> None:
     """A `sapi` event naming who linked what; never the link_with token."""
-    await state.logs(session).record(
-        "sapi",
-        description=description,
-        user_id=user_id,
-        client_id=caller.client_id,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        details={
-            "request": {"method": request.method, "path": request.url.path},
-            "actor": {"sub": caller.sub, "scopes": sorted(caller.decision.matched)},
-        },
-    )
+    await record_change(state, session, request, caller, description, user_id=user_id)

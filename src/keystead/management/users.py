@@ -41,6 +41,7 @@ from keystead.management.params import (
     parse_sort,
     query_error,
 )
+from keystead.management.schemas.audit import record_change
 from keystead.management.serialize import user_json, users_json
 from keystead.management.user_writes import (
     PROVIDERS,
@@ -246,20 +247,9 @@ async def _audit(
     body: dict[str, Any],
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """A `sapi` event: who, what and which fields, never values (no passwords, no metadata)."""
-    details: dict[str, Any] = {
-        "request": {"method": request.method, "path": request.url.path},
-        "actor": {"sub": caller.sub, "scopes": sorted(caller.decision.matched)},
-        "fields": sorted(body),
-    }
-    if metadata is not None:
-        details["user_metadata"] = metadata
-    await state.logs(session).record(
-        "sapi",
-        description=description,
-        user_id=user_id,
-        client_id=caller.client_id,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        details=details,
-    )
+    """A `sapi` event: who, what and which fields, never values (no passwords; metadata only
+    as the self-service policy's audit of it, when given)."""
+    await record_change(
+        state, session, request, caller, description, fields=body, user_id=user_id,
+        extra={"user_metadata": metadata} if metadata is not None else None,
+    )  # fmt: skip

@@ -25,20 +25,24 @@ async def record_change(
     caller: Caller,
     description: str,
     *,
-    target: Mapping[str, str],
+    target: Mapping[str, str] | None = None,
     fields: Iterable[str] = (),
     changes: Mapping[str, Any] | None = None,
     user_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one `sapi` event in the request's transaction (so it exists iff the write does)."""
+    """Append one `sapi` event in the request's transaction (so it exists iff the write does).
+    `extra`: more details, already free of secrets (the caller's to say)."""
     details: dict[str, Any] = {
         "request": {"method": request.method, "path": request.url.path},
         "actor": {"sub": caller.sub, "scopes": sorted(caller.decision.matched)},
-        "target": dict(target),
         "fields": sorted(fields),
     }
+    if target is not None:
+        details["target"] = dict(target)
     if changes:
         details["changes"] = {k: v for k, v in changes.items() if k not in SECRET_FIELDS}
+    details.update(extra or {})
     await state.logs(session).record(
         "sapi",
         description=description,
