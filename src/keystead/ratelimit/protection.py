@@ -4,7 +4,7 @@
     note_login_failure       after a wrong password or an unknown identifier, alike: count the
                              pair and the IP; log `limit_wc` / `limit_mu` when a block starts
     forget_login_failures    after a successful login: the run of failures is over
-    code_verdict, note_wrong_code, forget_wrong_codes
+    login_verdict(code=True), note_wrong_code, forget_wrong_codes
                              the same for a second factor's codes, which also count against
                              the identifier from every address at once (ANY_ADDRESS)
     clear_user_blocks        unblock every pair of a user (admin, password reset)
@@ -50,16 +50,25 @@ class LoginRefused(TooManyAttempts):
         self.headers = {"Retry-After": str(verdict.retry_after)} if verdict.retry_after else {}
 
 
-async def login_verdict(state: AppState, ip: str | None, username: str) -> Verdict:
+async def login_verdict(
+    state: AppState, ip: str | None, username: str, *, code: bool = False
+) -> Verdict:
+    """Before a password (or, `code`, a second factor's code) is checked: is the pair blocked,
+    the IP throttled, or (codes) the identifier blocked from every address?"""
     policy = policy_of(state)
     if policy.is_exempt(ip):
         return ALLOWED
-    key = identifier_key(username)
+    key = identifier_key(username) if policy.max_attempts else None
     async with state.transaction() as session:
         blocks = SqlUserBlocks(session)
-        pair = await blocks.pair(key, ip) if key and policy.max_attempts else None
+        pair = await blocks.pair(key, ip) if key else None
         address = await blocks.ip(ip) if policy.login_ip is not None else None
-    return policy.verdict(pair, address, state.clock.now(), pair_protected=True)
+        everywhere = await blocks.pair(key, ANY_ADDRESS) if key and code else None
+    now = state.clock.now()
+    verdict = policy.verdict(pair, address, now, pair_protected=True)
+    if verdict.allowed and everywhere is not None:
+        return policy.verdict(everywhere, None, now, pair_protected=True)
+    return verdict
 
 
 def protected(connection: Connection) -> bool:
@@ -126,19 +135,6 @@ def signup_buckets(policy: BruteForcePolicy, ip: str | None) -> list[Bucket]:
         return []
     # The IP is the key's last segment, so its colons cannot run into another segment.
     return [Bucket(f"bf:signup:{(ip or '')[:64]}", policy.signup_ip, "suspiciousIp.signup")]
-
-
-async def code_verdict(state: AppState, ip: str | None, username: str) -> Verdict:
-    """Before a code is checked: the password's verdict, then the identifier's wrong codes
-    from every address."""
-    verdict = await login_verdict(state, ip, username)
-    policy = policy_of(state)
-    key = identifier_key(username)
-    if not verdict.allowed or key is None or not policy.max_attempts or policy.is_exempt(ip):
-        return verdict
-    async with state.transaction() as session:
-        pair = await SqlUserBlocks(session).pair(key, ANY_ADDRESS)
-    return policy.verdict(pair, None, state.clock.now(), pair_protected=True)
 
 
 async def note_wrong_code(

@@ -38,7 +38,6 @@ from keystead.oauth.authorize_request import (
 from keystead.oauth.responses import error_response
 from keystead.oauth.step_up import second_factor_step
 from keystead.ratelimit.protection import (
-    code_verdict,
     forget_login_failures,
     login_verdict,
     note_login_failure,
@@ -77,7 +76,7 @@ async def check_login_allowed(
     so, else the page's message (429). Called before any check: a blocked pair (AT-01) is told
     how to unblock, a throttled IP (AT-03) and the (IP, user) rate limit (§12.2) to wait. Codes
     are also refused once the identifier's wrong codes from every address reach the limit."""
-    verdict = await (code_verdict if code else login_verdict)(state, ip, username)
+    verdict = await login_verdict(state, ip, username, code=code)
     if verdict.reason == "blocked":
         return ACCOUNT_BLOCKED_PAGE
     if not verdict.allowed or not await login_rate_allowed(state, ip, username):

@@ -28,8 +28,8 @@ from keystead.oauth.grants.user_login import (
 from keystead.oauth.issue import FailAfterCommit, TokenContext, TokenPlan, resolve_audience
 from keystead.ratelimit.protection import (
     LoginRefused,
-    code_verdict,
     forget_wrong_codes,
+    login_verdict,
     note_wrong_code,
 )
 from keystead.storage.login_records import SqlLoginRecords
@@ -75,7 +75,7 @@ class MfaOtpGrant:
         carried = _carried(challenge.extra)
         ctx.event["user_id"] = challenge.user_id
         ctx.event["connection"] = carried.realm
-        verdict = await code_verdict(ctx.state, ctx.ip, carried.username)
+        verdict = await login_verdict(ctx.state, ctx.ip, carried.username, code=True)
         if not verdict.allowed:
             raise LoginRefused(verdict)
         connection = await database_connection(ctx, carried.realm)
